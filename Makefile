@@ -1,0 +1,29 @@
+# `make demo` and `make test` build .venv from requirements.lock on first use.
+# GPU nodes: make demo TORCH_INDEX=https://download.pytorch.org/whl/cu126  (any CUDA build of torch 2.13.0)
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= 2
+TORCH_INDEX ?=
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint report clean-venv
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) --profile profiles/local
+
+test: $(BIN)/.installed
+	$(BIN)/pytest
+
+report: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) --report report.html
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,22 @@
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/cells.smk"
+
+
+report: "rules/captions/workflow.rst"
+
+
+rule all:
+    input:
+        cells_targets(),
+    default_target: True

@@ -1,0 +1,123 @@
+wildcard_constraints:
+    dataset="[^/]+",
+
+
+rule cells_prepare:
+    input:
+        cells_input,
+    output:
+        graph="results/cells/{dataset}/graph.pt",
+        cells="results/cells/{dataset}/cells.tsv",
+    params:
+        cfg=lambda wildcards: config["cells"][wildcards.dataset],
+    log:
+        "logs/cells/{dataset}/prepare.log",
+    benchmark:
+        "results/cells/{dataset}/prepare.benchmark.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    conda:
+        "../envs/dlbio.yaml"
+    script:
+        "../scripts/cells_prepare.py"
+
+
+rule cells_train_gnn:
+    input:
+        graph=rules.cells_prepare.output.graph,
+        cells=rules.cells_prepare.output.cells,
+    output:
+        metrics="results/cells/{dataset}/{model}/metrics.json",
+        predictions="results/cells/{dataset}/{model}/predictions.tsv",
+        history="results/cells/{dataset}/{model}/history.tsv",
+        confusion=report(
+            "results/cells/{dataset}/{model}/confusion.png",
+            caption="captions/cells_confusion.rst",
+            category="Single cells",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "confusion matrix"},
+        ),
+        embedding=report(
+            "results/cells/{dataset}/{model}/embedding.png",
+            caption="captions/cells_embedding.rst",
+            category="Single cells",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "hidden-layer embedding"},
+        ),
+    params:
+        cfg=lambda wildcards: config["cells"][wildcards.dataset],
+        device=config["device"],
+    wildcard_constraints:
+        model="gcn|sage|gat",
+    log:
+        "logs/cells/{dataset}/{model}.log",
+    benchmark:
+        "results/cells/{dataset}/{model}/benchmark.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    conda:
+        "../envs/dlbio.yaml"
+    script:
+        "../scripts/cells_train_gnn.py"
+
+
+rule cells_baseline:
+    input:
+        graph=rules.cells_prepare.output.graph,
+        cells=rules.cells_prepare.output.cells,
+    output:
+        metrics="results/cells/{dataset}/logreg/metrics.json",
+        predictions="results/cells/{dataset}/logreg/predictions.tsv",
+        confusion=report(
+            "results/cells/{dataset}/logreg/confusion.png",
+            caption="captions/cells_confusion.rst",
+            category="Single cells",
+            subcategory="{dataset}",
+            labels={"model": "logreg", "figure": "confusion matrix"},
+        ),
+    params:
+        cfg=lambda wildcards: config["cells"][wildcards.dataset],
+    log:
+        "logs/cells/{dataset}/logreg.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 15 * attempt,
+    conda:
+        "../envs/dlbio.yaml"
+    script:
+        "../scripts/cells_baseline.py"
+
+
+rule cells_compare:
+    input:
+        metrics=cells_metrics,
+    output:
+        table=report(
+            "results/cells/{dataset}/comparison.tsv",
+            caption="captions/cells_comparison.rst",
+            category="Single cells",
+            subcategory="{dataset}",
+            labels={"model": "all", "figure": "comparison table"},
+        ),
+        figure=report(
+            "results/cells/{dataset}/comparison.png",
+            caption="captions/cells_comparison.rst",
+            category="Single cells",
+            subcategory="{dataset}",
+            labels={"model": "all", "figure": "comparison"},
+        ),
+    log:
+        "logs/cells/{dataset}/compare.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../envs/dlbio.yaml"
+    script:
+        "../scripts/cells_compare.py"

@@ -1,0 +1,13 @@
+"""Errors for bad user input, importable without the heavy libraries (the Snakefile uses it)."""
+
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Bad user input; the message names the file or config key and what was expected."""
+
+
+def require_file(path, key):
+    """Fail with a message naming the config ``key`` unless ``path`` is an existing file."""
+    if not Path(path).is_file():
+        raise InputError(f"config key '{key}': file '{path}' does not exist")

@@ -1,0 +1,113 @@
+"""Classification outputs shared by every classifier: metrics, predictions, figures, comparison."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    ConfusionMatrixDisplay,
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+)
+
+from dlbio.io import read_json, write_json  # noqa: E402
+
+HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1")
+
+
+def classification_metrics(y_true, y_pred, classes, majority_class):
+    """Flat dict: accuracy, balanced accuracy, macro-F1, majority-class rate and per-class F1."""
+    labels = np.arange(len(classes))
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {
+        "accuracy": accuracy_score(y_true, y_pred),
+        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+        "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
+        "majority_rate": float(np.mean(y_true == majority_class)),
+        "n_test": int(len(y_true)),
+        **{f"f1/{c}": float(f) for c, f in zip(classes, per_class)},
+    }
+
+
+def plot_confusion(y_true, y_pred, classes, path, title):
+    """Row-normalised confusion matrix (fraction of each true class)."""
+    size = 2 + 0.45 * len(classes)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        y_pred,
+        labels=np.arange(len(classes)),
+        display_labels=classes,
+        normalize="true",
+        values_format=".2f",
+        xticks_rotation="vertical",
+        cmap="Blues",
+        ax=ax,
+    )
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_embedding(hidden, true, pred, path, title):
+    """First two principal components of a hidden layer, coloured by true and predicted label."""
+    xy = PCA(n_components=2, random_state=0).fit_transform(hidden)
+    classes = np.unique(np.concatenate([true, pred]))
+    colours = dict(zip(classes, plt.cm.tab20(np.linspace(0, 1, max(len(classes), 2)))))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True, sharey=True)
+    for ax, labels, name in zip(axes, (true, pred), ("true label", "predicted label")):
+        for c in classes:
+            sel = labels == c
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=6, color=colours[c], label=c)
+        ax.set_title(f"{title}: {name}")
+        ax.set_xlabel("PC1 of hidden layer")
+    axes[0].set_ylabel("PC2 of hidden layer")
+    axes[1].legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate_predictions(cells, proba, classes, model, metrics_path, predictions_path, confusion_path):
+    """Score ``proba`` (cells × classes) on the test cells and write metrics, predictions and figure.
+
+    ``cells`` is the per-cell table (cell, label, split); returns the predicted labels.
+    """
+    y_true = np.searchsorted(classes, cells["label"].to_numpy())
+    y_pred = proba.argmax(1)
+    test = (cells["split"] == "test").to_numpy()
+    majority = np.bincount(y_true[(cells["split"] == "train").to_numpy()]).argmax()
+    metrics = {"model": model, **classification_metrics(y_true[test], y_pred[test], classes, majority)}
+    write_json(metrics, metrics_path)
+    predicted = classes[y_pred]
+    cells.assign(predicted=predicted, confidence=proba.max(1).round(4)).to_csv(predictions_path, sep="\t", index=False)
+    plot_confusion(y_true[test], y_pred[test], classes, confusion_path, f"{model}: test cells")
+    return predicted
+
+
+def compare_models(metrics_paths, baseline):
+    """One row per model with the headline metrics and their difference to ``baseline``."""
+    table = pd.DataFrame([read_json(p) for p in metrics_paths]).set_index("model")[list(HEADLINE)]
+    for metric in HEADLINE:
+        table[f"{metric}_vs_{baseline}"] = table[metric] - table.loc[baseline, metric]
+    return table.round(4).reset_index()
+
+
+def plot_comparison(table, path, title):
+    """Grouped bars of the headline metrics per model."""
+    fig, ax = plt.subplots(figsize=(2 + 1.2 * len(table), 4))
+    width = 0.8 / len(HEADLINE)
+    for i, metric in enumerate(HEADLINE):
+        ax.bar(np.arange(len(table)) + i * width, table[metric], width, label=metric)
+    ax.set_xticks(np.arange(len(table)) + width * (len(HEADLINE) - 1) / 2, table["model"])
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,34 @@
+"""File formats shared by every stage: tensor stores, flat metrics JSON, script logs."""
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+
+def save_tensors(tensors, path):
+    """Write a dict of tensors; load it back with :func:`load_tensors` (no pickled objects)."""
+    torch.save({name: t.contiguous() for name, t in tensors.items()}, path)
+
+
+def load_tensors(path):
+    """Read a dict of tensors written by :func:`save_tensors`, never running code from it."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def write_json(data, path):
+    """Write a flat dict as indented JSON."""
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def log_to(path):
+    """Send logging and stderr (tqdm progress, warnings) of a workflow script to its log file."""
+    stream = open(path, "w", buffering=1)
+    sys.stderr = stream
+    logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(message)s", force=True)
