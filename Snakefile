@@ -17,6 +17,6 @@ report: "rules/captions/workflow.rst"
 
 
 rule all:
+    default_target: True
     input:
         cells_targets(),
-    default_target: True

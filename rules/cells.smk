@@ -8,18 +8,18 @@ rule cells_prepare:
     output:
         graph="results/cells/{dataset}/graph.pt",
         cells="results/cells/{dataset}/cells.tsv",
-    params:
-        cfg=lambda wildcards: config["cells"][wildcards.dataset],
     log:
         "logs/cells/{dataset}/prepare.log",
     benchmark:
         "results/cells/{dataset}/prepare.benchmark.tsv"
+    conda:
+        "../envs/dlbio.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
-    conda:
-        "../envs/dlbio.yaml"
+    params:
+        cfg=lambda wildcards: config["cells"][wildcards.dataset],
     script:
         "../scripts/cells_prepare.py"
 
@@ -46,21 +46,21 @@ rule cells_train_gnn:
             subcategory="{dataset}",
             labels={"model": "{model}", "figure": "hidden-layer embedding"},
         ),
-    params:
-        cfg=lambda wildcards: config["cells"][wildcards.dataset],
-        device=config["device"],
-    wildcard_constraints:
-        model="gcn|sage|gat",
     log:
         "logs/cells/{dataset}/{model}.log",
     benchmark:
         "results/cells/{dataset}/{model}/benchmark.tsv"
+    wildcard_constraints:
+        model="gcn|sage|gat",
+    conda:
+        "../envs/dlbio.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
-    conda:
-        "../envs/dlbio.yaml"
+    params:
+        cfg=lambda wildcards: config["cells"][wildcards.dataset],
+        device=config["device"],
     script:
         "../scripts/cells_train_gnn.py"
 
@@ -79,16 +79,16 @@ rule cells_baseline:
             subcategory="{dataset}",
             labels={"model": "logreg", "figure": "confusion matrix"},
         ),
-    params:
-        cfg=lambda wildcards: config["cells"][wildcards.dataset],
     log:
         "logs/cells/{dataset}/logreg.log",
+    conda:
+        "../envs/dlbio.yaml"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 15 * attempt,
-    conda:
-        "../envs/dlbio.yaml"
+    params:
+        cfg=lambda wildcards: config["cells"][wildcards.dataset],
     script:
         "../scripts/cells_baseline.py"
 
@@ -113,11 +113,11 @@ rule cells_compare:
         ),
     log:
         "logs/cells/{dataset}/compare.log",
+    conda:
+        "../envs/dlbio.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/dlbio.yaml"
     script:
         "../scripts/cells_compare.py"

@@ -1,0 +1,56 @@
+"""Shared fixtures: small real and simulated single-cell data, the repository root."""
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def simulate_counts(n_per_type=80, n_genes=300, n_types=3, seed=0):
+    """Negative-binomial counts with one block of marker genes per cell type (label: ``cell_type``)."""
+    rng = np.random.default_rng(seed)
+    base = rng.gamma(2.0, 1.0, n_genes)
+    means = np.tile(base, (n_types, 1))
+    block = n_genes // (2 * n_types)
+    for t in range(n_types):
+        means[t, t * block : (t + 1) * block] *= 6
+    labels = np.repeat([f"type{t}" for t in range(n_types)], n_per_type)
+    mu = means[np.searchsorted(np.unique(labels), labels)]
+    counts = rng.negative_binomial(5, 5 / (5 + mu)).astype(np.float32)
+    genes = [f"MT-{i}" if i < 5 else f"gene{i}" for i in range(n_genes)]
+    obs = pd.DataFrame({"cell_type": labels}, index=[f"cell{i}" for i in range(len(labels))])
+    return ad.AnnData(counts, obs=obs, var=pd.DataFrame(index=genes))
+
+
+@pytest.fixture(scope="session")
+def counts_h5ad(tmp_path_factory):
+    path = tmp_path_factory.mktemp("h5ad") / "counts.h5ad"
+    simulate_counts().write_h5ad(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pbmc():
+    return sc.datasets.pbmc68k_reduced()
+
+
+@pytest.fixture
+def preprocess_params():
+    """The schema's defaults for ``preprocess`` with QC thresholds fitted to the small simulation."""
+    return {
+        "input": "counts",
+        "min_genes": 10,
+        "min_cells": 3,
+        "max_pct_mt": 20,
+        "mt_prefix": "MT-",
+        "target_sum": 1e4,
+        "n_top_genes": 200,
+        "scale": True,
+        "scale_max": 10,
+        "n_pcs": 20,
+    }

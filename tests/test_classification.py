@@ -1,0 +1,45 @@
+"""Metrics, prediction tables and the model comparison."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dlbio.evaluate.classification import classification_metrics, compare_models, evaluate_predictions
+from dlbio.io import write_json
+
+
+def test_metrics_on_a_known_example():
+    y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 0, 0, 1, 1, 1, 2, 0])
+    m = classification_metrics(y_true, y_pred, np.array(["a", "b", "c"]), majority_class=0)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["balanced_accuracy"] == pytest.approx((3 / 4 + 1 + 1 / 2) / 3)
+    assert m["f1/b"] == pytest.approx(0.8)
+    assert m["macro_f1"] == pytest.approx((m["f1/a"] + m["f1/b"] + m["f1/c"]) / 3)
+    assert m["majority_rate"] == 0.5
+
+
+def test_evaluation_scores_test_cells_only(tmp_path):
+    cells = pd.DataFrame({"cell": list("pqrstu"), "label": list("aabbab"), "split": ["train"] * 3 + ["test"] * 3})
+    proba = np.array([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4], [0.6, 0.4]])
+    out = {k: tmp_path / f"{k}.{ext}" for k, ext in [("m", "json"), ("p", "tsv"), ("c", "png")]}
+    predicted = evaluate_predictions(cells, proba, np.array(["a", "b"]), "toy", out["m"], out["p"], out["c"])
+    assert list(predicted) == list("abbbaa")
+    metrics = json.loads(out["m"].read_text())
+    assert metrics["model"] == "toy" and metrics["n_test"] == 3
+    assert metrics["accuracy"] == pytest.approx(2 / 3)
+    table = pd.read_csv(out["p"], sep="\t")
+    assert list(table.columns) == ["cell", "label", "split", "predicted", "confidence"]
+    assert out["c"].stat().st_size > 0
+
+
+def test_comparison_reports_differences_to_the_baseline(tmp_path):
+    paths = []
+    for model, acc in [("gcn", 0.8), ("logreg", 0.85)]:
+        paths.append(tmp_path / f"{model}.json")
+        write_json({"model": model, "accuracy": acc, "balanced_accuracy": acc, "macro_f1": acc}, paths[-1])
+    table = compare_models(paths, baseline="logreg").set_index("model")
+    assert table.loc["gcn", "accuracy_vs_logreg"] == pytest.approx(-0.05)
+    assert table.loc["logreg", "macro_f1_vs_logreg"] == 0
