@@ -11,6 +11,8 @@ validate(config, "config/schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/cells.smk"
+include: "rules/images.smk"
+include: "rules/gan.smk"
 
 
 report: "rules/captions/workflow.rst"
@@ -19,4 +21,4 @@ report: "rules/captions/workflow.rst"
 rule all:
     default_target: True
     input:
-        cells_targets(),
+        all_targets(),

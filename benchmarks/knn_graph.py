@@ -61,7 +61,8 @@ def timed(fn, *args, **kwargs):
 def scanpy_recall(x, adata, k):
     """Fraction of scanpy's neighbours that are among the exact k - 1 nearest (self excluded)."""
     exact = NearestNeighbors(n_neighbors=k - 1).fit(x).kneighbors(return_distance=False)
-    truth = sp.csr_matrix((np.ones(exact.size), exact.ravel(), np.arange(0, exact.size + 1, k - 1)))
+    indptr = np.arange(0, exact.size + 1, k - 1)
+    truth = sp.csr_matrix((np.ones(exact.size), exact.ravel(), indptr), shape=adata.obsp["distances"].shape)
     found = adata.obsp["distances"] > 0
     return float(found.multiply(truth).sum() / found.sum())
 
@@ -83,7 +84,7 @@ def worker(method, n, k):
 def in_subprocess(method, n, k, env=None):
     """Run ``worker`` in a fresh Python process and parse its JSON result."""
     cmd = [sys.executable, __file__, "--worker", method, "--sizes", str(n), "--k", str(k)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True, env=env).stdout
     return json.loads(out.splitlines()[-1])
 
 

@@ -1,7 +1,3 @@
-wildcard_constraints:
-    dataset="[^/]+",
-
-
 rule cells_prepare:
     input:
         cells_input,

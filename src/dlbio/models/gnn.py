@@ -1,5 +1,7 @@
 """Node classifiers on cell graphs: PyG's GCN / GraphSAGE / GAT encoders with a linear head."""
 
+import warnings
+
 from torch import nn
 from torch_geometric.nn.models import GAT, GCN, GraphSAGE
 from torch_geometric.utils import to_torch_csr_tensor
@@ -8,6 +10,9 @@ from dlbio.errors import InputError
 
 ENCODERS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT}
 WEIGHTED = {"gcn"}  # encoders that use the kNN edge weights; the others aggregate unweighted
+# torch flags sparse CSR as beta on every construction; the PyG message passing we use is covered by tests.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 
 def sparse_adjacency(edge_index, num_nodes, edge_weight=None):
