@@ -35,12 +35,16 @@ def tiny_config(counts_h5ad):
     }
 
 
+def snakemake_command(workdir):
+    return [sys.executable, "-m", "snakemake", "-s", REPO / "Snakefile", "-d", workdir, "--configfile", "config.yaml"]
+
+
 def snakemake(workdir, config, *args):
     """Run the real workflow with ``config`` in ``workdir``; returns the completed process."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "-s", REPO / "Snakefile", "-d", workdir, "--configfile", "config.yaml"]
-    return subprocess.run([*map(str, cmd), "--cores", "2", *args], capture_output=True, text=True, cwd=workdir)
+    cmd = [*map(str, snakemake_command(workdir)), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
 
 
 def metrics(workdir, dataset, model):
