@@ -97,11 +97,11 @@ class TileSampler:
     def batch(self, size):
         """(size, K, C, H, W) float tiles in [-1, 1]."""
         picks = [g[torch.randint(len(g), (size,), generator=self.rng)] for g in self.groups]
-        x = self.images[torch.stack(picks, 1).to(self.images.device)].float() / 127.5 - 1
-        for dim in (-2, -1):
+        x = self.images[torch.stack(picks, 1).to(self.images.device)]
+        for dim in (-2, -1):  # flip the uint8 tiles: 4× less memory traffic than after conversion
             flip = (torch.rand(size, generator=self.rng) < 0.5).to(x.device)
             x = torch.where(flip[:, None, None, None, None], x.flip(dim), x)
-        return x
+        return x.float() / 127.5 - 1
 
 
 class GANTrainer:
