@@ -62,13 +62,13 @@ def preprocess(adata, params, seed=0):
         if (values < 0).any():
             raise InputError("preprocess.input is 'counts' but the matrix has negative values; use 'normalized'")
         sc.pp.filter_cells(adata, min_genes=params["min_genes"])
-        sc.pp.filter_genes(adata, min_cells=params["min_cells"])
         if params["max_pct_mt"] is not None:
             adata.var["mt"] = adata.var_names.str.startswith(params["mt_prefix"])
             sc.pp.calculate_qc_metrics(adata, qc_vars=["mt"], percent_top=None, log1p=False, inplace=True)
             adata = adata[adata.obs["pct_counts_mt"] <= params["max_pct_mt"]].copy()
         if adata.n_obs == 0:
             raise InputError("QC removed every cell; lower preprocess.min_genes or raise preprocess.max_pct_mt")
+        sc.pp.filter_genes(adata, min_cells=params["min_cells"])
         sc.pp.normalize_total(adata, target_sum=params["target_sum"])
         sc.pp.log1p(adata)
     if params["n_top_genes"] and params["n_top_genes"] < adata.n_vars:
