@@ -11,6 +11,7 @@ validate(config, "config/schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/cells.smk"
+include: "rules/molecules.smk"
 include: "rules/images.smk"
 include: "rules/gan.smk"
 

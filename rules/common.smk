@@ -3,6 +3,7 @@ from pathlib import Path
 from dlbio.errors import InputError, require_file
 
 BUILTIN_PREFIX = "scanpy:"
+MOLECULE_BUILTIN_PREFIX = "rdkit:"
 
 
 wildcard_constraints:
@@ -27,6 +28,9 @@ def check_inputs():
             raise InputError(
                 f"config key 'images.{name}.folder': folder '{folder}' does not exist"
             )
+    for name, entry in config["molecules"].items():
+        if not entry["source"].startswith(MOLECULE_BUILTIN_PREFIX):
+            require_file(entry["source"], f"molecules.{name}.source")
     for name, run in config["gan"].items():
         if run["dataset"] not in config["images"]:
             raise InputError(
@@ -44,6 +48,20 @@ def cells_metrics(wildcards):
     models = config["cells"][wildcards.dataset]["models"] + ["logreg"]
     return expand(
         "results/cells/{dataset}/{model}/metrics.json",
+        dataset=wildcards.dataset,
+        model=models,
+    )
+
+
+def molecules_input(wildcards):
+    source = config["molecules"][wildcards.dataset]["source"]
+    return [] if source.startswith(MOLECULE_BUILTIN_PREFIX) else [source]
+
+
+def molecules_metrics(wildcards):
+    models = config["molecules"][wildcards.dataset]["models"] + ["fp_rf"]
+    return expand(
+        "results/molecules/{dataset}/{model}/metrics.json",
         dataset=wildcards.dataset,
         model=models,
     )
@@ -68,6 +86,9 @@ def gan_tiles(wildcards):
 def all_targets():
     return (
         expand("results/cells/{dataset}/comparison.tsv", dataset=config["cells"])
+        + expand(
+            "results/molecules/{dataset}/comparison.tsv", dataset=config["molecules"]
+        )
         + expand("results/images/{dataset}/montage.png", dataset=config["images"])
         + expand("results/gan/{run}/synthetic_montage.png", run=config["gan"])
     )

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlbio.evaluate.classification import classification_metrics, compare_models, evaluate_predictions
+from dlbio.evaluate.classification import HEADLINE, classification_metrics, evaluate_predictions
+from dlbio.evaluate.comparison import compare_models
 from dlbio.io import write_json
 
 
@@ -40,6 +41,6 @@ def test_comparison_reports_differences_to_the_baseline(tmp_path):
     for model, acc in [("gcn", 0.8), ("logreg", 0.85)]:
         paths.append(tmp_path / f"{model}.json")
         write_json({"model": model, "accuracy": acc, "balanced_accuracy": acc, "macro_f1": acc}, paths[-1])
-    table = compare_models(paths, baseline="logreg").set_index("model")
+    table = compare_models(paths, "logreg", HEADLINE).set_index("model")
     assert table.loc["gcn", "accuracy_vs_logreg"] == pytest.approx(-0.05)
     assert table.loc["logreg", "macro_f1_vs_logreg"] == 0

@@ -5,7 +5,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.metrics import (  # noqa: E402
     ConfusionMatrixDisplay,
@@ -14,7 +13,7 @@ from sklearn.metrics import (  # noqa: E402
     f1_score,
 )
 
-from dlbio.io import read_json, write_json  # noqa: E402
+from dlbio.io import write_json  # noqa: E402
 
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1")
 
@@ -88,26 +87,3 @@ def evaluate_predictions(cells, proba, classes, model, metrics_path, predictions
     cells.assign(predicted=predicted, confidence=proba.max(1).round(4)).to_csv(predictions_path, sep="\t", index=False)
     plot_confusion(y_true[test], y_pred[test], classes, confusion_path, f"{model}: test cells")
     return predicted
-
-
-def compare_models(metrics_paths, baseline):
-    """One row per model with the headline metrics and their difference to ``baseline``."""
-    table = pd.DataFrame([read_json(p) for p in metrics_paths]).set_index("model")[list(HEADLINE)]
-    for metric in HEADLINE:
-        table[f"{metric}_vs_{baseline}"] = table[metric] - table.loc[baseline, metric]
-    return table.round(4).reset_index()
-
-
-def plot_comparison(table, path, title):
-    """Grouped bars of the headline metrics per model."""
-    fig, ax = plt.subplots(figsize=(2 + 1.2 * len(table), 4))
-    width = 0.8 / len(HEADLINE)
-    for i, metric in enumerate(HEADLINE):
-        ax.bar(np.arange(len(table)) + i * width, table[metric], width, label=metric)
-    ax.set_xticks(np.arange(len(table)) + width * (len(HEADLINE) - 1) / 2, table["model"])
-    ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

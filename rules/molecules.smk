@@ -1,0 +1,113 @@
+rule molecules_prepare:
+    input:
+        molecules_input,
+    output:
+        graphs="results/molecules/{dataset}/graphs.pt",
+        table="results/molecules/{dataset}/molecules.tsv",
+        rejected="results/molecules/{dataset}/rejected.tsv",
+    log:
+        "logs/molecules/{dataset}/prepare.log",
+    conda:
+        "../envs/dlbio.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        cfg=lambda wildcards: config["molecules"][wildcards.dataset],
+    script:
+        "../scripts/molecules_prepare.py"
+
+
+rule molecules_train_gnn:
+    input:
+        graphs=rules.molecules_prepare.output.graphs,
+        table=rules.molecules_prepare.output.table,
+    output:
+        metrics="results/molecules/{dataset}/{model}/metrics.json",
+        predictions="results/molecules/{dataset}/{model}/predictions.tsv",
+        history="results/molecules/{dataset}/{model}/history.tsv",
+        figure=report(
+            "results/molecules/{dataset}/{model}/performance.png",
+            caption="captions/molecules_performance.rst",
+            category="Molecules",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "test performance"},
+        ),
+    log:
+        "logs/molecules/{dataset}/{model}.log",
+    benchmark:
+        "results/molecules/{dataset}/{model}/benchmark.tsv"
+    wildcard_constraints:
+        model="gine|mpnn|attentivefp",
+    conda:
+        "../envs/dlbio.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 120 * attempt,
+    params:
+        cfg=lambda wildcards: config["molecules"][wildcards.dataset],
+        device=config["device"],
+    script:
+        "../scripts/molecules_train_gnn.py"
+
+
+rule molecules_baseline:
+    input:
+        graphs=rules.molecules_prepare.output.graphs,
+        table=rules.molecules_prepare.output.table,
+    output:
+        metrics="results/molecules/{dataset}/fp_rf/metrics.json",
+        predictions="results/molecules/{dataset}/fp_rf/predictions.tsv",
+        figure=report(
+            "results/molecules/{dataset}/fp_rf/performance.png",
+            caption="captions/molecules_performance.rst",
+            category="Molecules",
+            subcategory="{dataset}",
+            labels={"model": "fp_rf", "figure": "test performance"},
+        ),
+    log:
+        "logs/molecules/{dataset}/fp_rf.log",
+    conda:
+        "../envs/dlbio.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        cfg=lambda wildcards: config["molecules"][wildcards.dataset],
+    script:
+        "../scripts/molecules_baseline.py"
+
+
+rule molecules_compare:
+    input:
+        metrics=molecules_metrics,
+    output:
+        table=report(
+            "results/molecules/{dataset}/comparison.tsv",
+            caption="captions/molecules_comparison.rst",
+            category="Molecules",
+            subcategory="{dataset}",
+            labels={"model": "all", "figure": "comparison table"},
+        ),
+        figure=report(
+            "results/molecules/{dataset}/comparison.png",
+            caption="captions/molecules_comparison.rst",
+            category="Molecules",
+            subcategory="{dataset}",
+            labels={"model": "all", "figure": "comparison"},
+        ),
+    log:
+        "logs/molecules/{dataset}/compare.log",
+    conda:
+        "../envs/dlbio.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        task=lambda wildcards: config["molecules"][wildcards.dataset]["task"],
+    script:
+        "../scripts/molecules_compare.py"

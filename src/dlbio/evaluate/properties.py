@@ -1,0 +1,85 @@
+"""Molecule property metrics (RMSE/MAE/R² or ROC-AUC/PR-AUC per task and mean), predictions, figures."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    RocCurveDisplay,
+    average_precision_score,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
+
+from dlbio.io import write_json  # noqa: E402
+
+HEADLINE = {"regression": ("rmse", "mae", "r2"), "classification": ("roc_auc", "pr_auc")}
+SCORES = {
+    "rmse": root_mean_squared_error,
+    "mae": mean_absolute_error,
+    "r2": r2_score,
+    "roc_auc": roc_auc_score,
+    "pr_auc": average_precision_score,
+}
+
+
+def property_metrics(y_true, y_pred, targets, task, train_mean):
+    """Flat dict: each headline metric per task (``rmse/<target>``) and its mean over tasks.
+
+    Regression adds ``mean_predictor_rmse``: the RMSE of always predicting the training mean.
+    A classification task whose test labels hold one class only gets no AUC (left out).
+    """
+    metrics, names = {}, HEADLINE[task]
+    for t, target in enumerate(targets):
+        rows = ~np.isnan(y_true[:, t])
+        if task == "classification" and len(np.unique(y_true[rows, t])) < 2:
+            continue
+        for name in names:
+            metrics[f"{name}/{target}"] = float(SCORES[name](y_true[rows, t], y_pred[rows, t]))
+    for name in names:
+        values = [v for k, v in metrics.items() if k.startswith(f"{name}/")]
+        metrics[name] = float(np.mean(values)) if values else None
+    if task == "regression":
+        errors = [
+            root_mean_squared_error(y_true[~np.isnan(y_true[:, t]), t], np.full((~np.isnan(y_true[:, t])).sum(), m))
+            for t, m in enumerate(train_mean)
+        ]
+        metrics["mean_predictor_rmse"] = float(np.mean(errors))
+    return metrics
+
+
+def plot_performance(y_true, y_pred, targets, task, path, title):
+    """Parity plot per task (regression) or ROC curves per task (classification), test molecules."""
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.5 * len(targets), 4.2), squeeze=False)
+    for t, (ax, target) in enumerate(zip(axes[0], targets)):
+        rows = ~np.isnan(y_true[:, t])
+        if task == "regression":
+            ax.scatter(y_true[rows, t], y_pred[rows, t], s=8, alpha=0.6)
+            lo, hi = np.nanmin([y_true[rows, t], y_pred[rows, t]]), np.nanmax([y_true[rows, t], y_pred[rows, t]])
+            ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+            ax.set_xlabel(f"measured {target}")
+            ax.set_ylabel(f"predicted {target}")
+        elif len(np.unique(y_true[rows, t])) == 2:
+            RocCurveDisplay.from_predictions(y_true[rows, t], y_pred[rows, t], ax=ax, name=target)
+        ax.set_title(f"{title}: {target}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate_property_predictions(table, y, pred, targets, task, model, metrics_path, predictions_path, figure_path):
+    """Score ``pred`` (M, T) against ``y`` on the test molecules; write metrics, predictions and figure.
+
+    ``table`` is the molecule table with ``id``, ``smiles`` and ``split`` columns.
+    """
+    test, train = (table["split"] == "test").to_numpy(), (table["split"] == "train").to_numpy()
+    train_mean = np.nanmean(y[train], axis=0)
+    metrics = {"model": model, "n_test": int(test.sum()), **property_metrics(y[test], pred[test], targets, task, train_mean)}
+    write_json(metrics, metrics_path)
+    columns = {f"predicted_{t}": pred[:, i].round(5) for i, t in enumerate(targets)}
+    table[["id", "smiles", "split", *targets]].assign(**columns).to_csv(predictions_path, sep="\t", index=False)
+    plot_performance(y[test], pred[test], targets, task, figure_path, model)
+    return metrics

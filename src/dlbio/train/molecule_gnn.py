@@ -1,0 +1,107 @@
+"""Mini-batch training of molecule property predictors with masked losses and early stopping.
+
+Missing labels (NaN) are masked out of every loss. Regression targets are standardised with the
+training molecules' mean and standard deviation; predictions are mapped back.
+"""
+
+import copy
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch_geometric.loader import DataLoader
+from tqdm import tqdm
+
+from dlbio.models.molecule_gnn import build_molecule_model
+
+log = logging.getLogger(__name__)
+
+
+def masked_loss(out, y, task):
+    """Mean loss over the labelled (non-NaN) entries of ``y``."""
+    mask = ~torch.isnan(y)
+    target = torch.where(mask, y, torch.zeros_like(y))
+    if task == "regression":
+        loss = (out - target) ** 2
+    else:
+        loss = F.binary_cross_entropy_with_logits(out, target, reduction="none")
+    return (loss * mask).sum() / mask.sum().clamp(min=1)
+
+
+class TargetScaler:
+    """Per-task standardisation for regression (identity for classification)."""
+
+    def __init__(self, y, task):
+        regression = task == "regression"
+        self.mean = torch.nan_to_num(y.nanmean(0)) if regression else torch.zeros(y.shape[1])
+        std = torch.tensor(np.nanstd(y.numpy(), axis=0)) if regression else torch.ones(y.shape[1])
+        self.std = torch.where(std > 0, std, torch.ones_like(std)).float()
+
+    def scale(self, y):
+        return (y - self.mean.to(y.device)) / self.std.to(y.device)
+
+    def unscale(self, y):
+        return y * self.std.to(y.device) + self.mean.to(y.device)
+
+
+def epoch_loss(model, loader, scaler, task, device, optimizer=None):
+    """One pass over ``loader``; trains when an optimizer is given. Returns the mean batch loss."""
+    model.train(optimizer is not None)
+    total, batches = 0.0, 0
+    with torch.set_grad_enabled(optimizer is not None):
+        for batch in loader:
+            batch = batch.to(device)
+            loss = masked_loss(model(batch), scaler.scale(batch.y), task)
+            if optimizer is not None:
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            total, batches = total + loss.item(), batches + 1
+    return total / max(batches, 1)
+
+
+def fit_molecule_model(arch, graphs, split, task, params, device, seed):
+    """Train on the ``train`` molecules, stop early on the ``val`` loss, keep the best epoch.
+
+    ``params``: hidden, layers, dropout, lr, batch_size, max_epochs, patience.
+    Returns (model, scaler, history table).
+    """
+    torch.manual_seed(seed)
+    train = [g for g, s in zip(graphs, split) if s == "train"]
+    val = [g for g, s in zip(graphs, split) if s == "val"]
+    scaler = TargetScaler(torch.cat([g.y for g in train]), task)
+    model = build_molecule_model(
+        arch,
+        graphs[0].num_node_features,
+        graphs[0].num_edge_features,
+        graphs[0].y.shape[1],
+        params["hidden"],
+        params["layers"],
+        params["dropout"],
+    ).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
+    loader = DataLoader(train, params["batch_size"], shuffle=True, generator=torch.Generator().manual_seed(seed))
+    val_loader = DataLoader(val, params["batch_size"])
+    best_loss, best_epoch, best_state, history = float("inf"), 0, None, []
+    for epoch in tqdm(range(1, params["max_epochs"] + 1), desc=f"train {arch}", mininterval=10):
+        train_loss = epoch_loss(model, loader, scaler, task, device, optimizer)
+        val_loss = epoch_loss(model, val_loader, scaler, task, device)
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        if val_loss < best_loss:
+            best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= params["patience"]:
+            break
+    log.info("%s: stopped after %d epochs, best validation loss %.4f at epoch %d", arch, epoch, best_loss, best_epoch)
+    model.load_state_dict(best_state)
+    return model, scaler, pd.DataFrame(history)
+
+
+@torch.no_grad()
+def predict_molecules(model, graphs, scaler, task, device, batch_size=256):
+    """Predictions for every molecule (M, T): values for regression, probabilities for classification."""
+    model.eval()
+    outs = [model(batch.to(device)) for batch in DataLoader(graphs, batch_size)]
+    out = torch.cat(outs).cpu()
+    return (scaler.unscale(out) if task == "regression" else torch.sigmoid(out)).numpy()

@@ -1,0 +1,105 @@
+"""Real Snakemake runs of the molecule path on a small table cut from RDKit's ChEMBL set."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from dlbio.data.molecules import read_molecule_table
+from test_workflow import snakemake
+
+GNN = {"hidden": 32, "layers": 2, "max_epochs": 40, "patience": 10}
+INVALID = ["C1CC", "not a molecule", "c1ccccc1(C)(C)(C)"]
+
+
+@pytest.fixture(scope="module")
+def table_csv(tmp_path_factory):
+    """300 random ChEMBL molecules + 3 invalid SMILES + one exact duplicate, as a lab's CSV."""
+    chembl = read_molecule_table("rdkit:CHEMBL2321810", "smiles", ["Act"]).sample(300, random_state=0)
+    rows = pd.DataFrame({"compound": chembl["id"], "SMILES": chembl["input_smiles"], "pIC50": chembl["Act"]})
+    bad = pd.DataFrame({"compound": [f"bad{i}" for i in range(3)], "SMILES": INVALID, "pIC50": 6.0})
+    path = tmp_path_factory.mktemp("mol") / "table.csv"
+    pd.concat([rows, bad, rows.head(1).assign(compound="copy")]).to_csv(path, index=False)
+    return path
+
+
+def entry(path, **changes):
+    return {
+        "source": str(path),
+        "smiles_column": "SMILES",
+        "id_column": "compound",
+        "targets": ["pIC50"],
+        "split": {"method": "random", "val": 0.15, "test": 0.15},
+        "gnn": GNN,
+        "baseline": {"n_estimators": 50},
+    } | changes
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, table_csv):
+    workdir = tmp_path_factory.mktemp("molrun")
+    config = {
+        "molecules": {
+            "lab": entry(table_csv),
+            "active": entry(
+                table_csv,
+                task="classification",
+                threshold=7.0,
+                models=["gine"],
+                split={"method": "stratified", "val": 0.15, "test": 0.15},
+            ),
+        }
+    }
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def metrics(run, dataset, model):
+    return json.loads((run / f"results/molecules/{dataset}/{model}/metrics.json").read_text())
+
+
+@pytest.mark.parametrize("model", ["gine", "mpnn", "attentivefp", "fp_rf"])
+def test_every_model_beats_the_mean_predictor(run, model):
+    m = metrics(run, "lab", model)
+    assert m["rmse"] < m["mean_predictor_rmse"]
+    assert {"rmse/pIC50", "mae/pIC50", "r2/pIC50"} <= m.keys()
+
+
+def test_comparison_shows_the_baseline_beside_the_gnns(run):
+    table = pd.read_csv(run / "results/molecules/lab/comparison.tsv", sep="\t").set_index("model")
+    assert sorted(table.index) == ["attentivefp", "fp_rf", "gine", "mpnn"]
+    assert table.loc["fp_rf", "rmse_vs_fp_rf"] == 0
+
+
+def test_invalid_rows_and_duplicates_are_rejected_with_reasons(run):
+    rejected = pd.read_csv(run / "results/molecules/lab/rejected.tsv", sep="\t")
+    assert len(rejected) == 4
+    assert rejected["reason"].str.startswith("invalid SMILES").sum() == 3
+    assert rejected["reason"].str.startswith("duplicate of").sum() == 1
+    kept = pd.read_csv(run / "results/molecules/lab/molecules.tsv", sep="\t")
+    assert len(kept) == 300 and set(kept["split"]) == {"train", "val", "test"}
+
+
+def test_classification_variant_reports_auc(run):
+    m = metrics(run, "active", "gine")
+    assert 0 <= m["roc_auc"] <= 1 and 0 <= m["pr_auc"] <= 1
+    predictions = pd.read_csv(run / "results/molecules/active/gine/predictions.tsv", sep="\t")
+    assert set(predictions["pIC50"].dropna()) <= {0.0, 1.0}
+    assert predictions["predicted_pIC50"].between(0, 1).all()
+
+
+def test_too_many_rejections_fail_and_keep_the_reasons(tmp_path, table_csv):
+    config = {"molecules": {"strict": entry(table_csv, max_rejected_fraction=0.001)}}
+    result = snakemake(tmp_path, config)
+    assert result.returncode != 0
+    assert "max_rejected_fraction = 0.001" in (tmp_path / "logs/molecules/strict/prepare.log").read_text()
+    assert len(pd.read_csv(tmp_path / "logs/molecules/strict/rejected.tsv", sep="\t")) == 4
+    assert not (tmp_path / "results/molecules/strict/graphs.pt").exists()
+
+
+def test_missing_target_column_lists_the_columns(tmp_path, table_csv):
+    result = snakemake(tmp_path, {"molecules": {"typo": entry(table_csv, targets=["pic50"])}})
+    assert result.returncode != 0
+    log = (tmp_path / "logs/molecules/typo/prepare.log").read_text()
+    assert "pic50" in log and "compound" in log and "SMILES" in log
