@@ -1,16 +1,12 @@
 """Full-batch training of node classifiers with early stopping on the validation loss."""
 
-import copy
-import logging
-
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from dlbio.models.gnn import NodeClassifier
-
-log = logging.getLogger(__name__)
+from dlbio.train.early_stopping import EarlyStopping
 
 
 def fit_node_classifier(arch, data, params, device, seed):
@@ -28,7 +24,7 @@ def fit_node_classifier(arch, data, params, device, seed):
     x, y = data.x.to(device), data.y.to(device)
     train, val = data.train_mask.to(device), data.val_mask.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
-    best_loss, best_epoch, best_state, history = float("inf"), 0, None, []
+    stopper, history = EarlyStopping(model, params["patience"]), []
     for epoch in tqdm(range(1, params["max_epochs"] + 1), desc=f"train {arch}", mininterval=5):
         model.train()
         optimizer.zero_grad()
@@ -41,12 +37,9 @@ def fit_node_classifier(arch, data, params, device, seed):
         val_loss = F.cross_entropy(logits, y[val]).item()
         val_acc = (logits.argmax(1) == y[val]).float().mean().item()
         history.append({"epoch": epoch, "train_loss": loss.item(), "val_loss": val_loss, "val_accuracy": val_acc})
-        if val_loss < best_loss:
-            best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= params["patience"]:
+        if stopper.step(epoch, val_loss):
             break
-    log.info("%s: stopped after %d epochs, best validation loss %.4f at epoch %d", arch, epoch, best_loss, best_epoch)
-    model.load_state_dict(best_state)
+    stopper.restore(arch, epoch)
     return model, pd.DataFrame(history)
 
 

@@ -4,9 +4,6 @@ Missing labels (NaN) are masked out of every loss. Regression targets are standa
 training molecules' mean and standard deviation; predictions are mapped back.
 """
 
-import copy
-import logging
-
 import numpy as np
 import pandas as pd
 import torch
@@ -15,8 +12,7 @@ from torch_geometric.loader import DataLoader
 from tqdm import tqdm
 
 from dlbio.models.molecule_gnn import build_molecule_model
-
-log = logging.getLogger(__name__)
+from dlbio.train.early_stopping import EarlyStopping
 
 
 def masked_loss(out, y, task):
@@ -84,17 +80,14 @@ def fit_molecule_model(arch, graphs, split, task, params, device, seed):
     optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
     loader = DataLoader(train, params["batch_size"], shuffle=True, generator=torch.Generator().manual_seed(seed))
     val_loader = DataLoader(val, params["batch_size"])
-    best_loss, best_epoch, best_state, history = float("inf"), 0, None, []
+    stopper, history = EarlyStopping(model, params["patience"]), []
     for epoch in tqdm(range(1, params["max_epochs"] + 1), desc=f"train {arch}", mininterval=10):
         train_loss = epoch_loss(model, loader, scaler, task, device, optimizer)
         val_loss = epoch_loss(model, val_loader, scaler, task, device)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
-        if val_loss < best_loss:
-            best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= params["patience"]:
+        if stopper.step(epoch, val_loss):
             break
-    log.info("%s: stopped after %d epochs, best validation loss %.4f at epoch %d", arch, epoch, best_loss, best_epoch)
-    model.load_state_dict(best_state)
+    stopper.restore(arch, epoch)
     return model, scaler, pd.DataFrame(history)
 
 
