@@ -227,8 +227,8 @@ class GANTrainer:
             self.losses.append([d_loss, g_loss])
             self.iteration += 1
             if self.iteration % every == 0 or self.iteration == total:
+                self.record_progress()  # before the checkpoint: a resumed run rewrites this grid identically
                 self.save_checkpoint()
-                self.record_progress()
         return pd.DataFrame(
             [(i + 1, d, g) for i, (d, g) in enumerate(self.losses)], columns=["iteration", "critic_loss", "generator_loss"]
         )

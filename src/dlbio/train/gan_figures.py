@@ -1,5 +1,6 @@
 """Figures of a GAN run: fixed-noise sample grids over training and the loss curves."""
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -22,7 +23,10 @@ def grid_image(samples):
 
 
 def save_grid(samples, path):
-    Image.fromarray(grid_image(samples)).save(path)
+    """Write the grid atomically, so a job killed mid-write leaves no truncated PNG."""
+    tmp = Path(path).with_suffix(".part")
+    Image.fromarray(grid_image(samples)).save(tmp, format="PNG")
+    os.replace(tmp, path)
 
 
 def plot_progress(grid_paths, path, columns=6):
