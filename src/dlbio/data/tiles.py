@@ -345,7 +345,7 @@ def load_tile_store(path):
 
 def to_unit_range(images):
     """uint8 tiles → float32 tensor in [-1, 1] (``x / 127.5 - 1``), the range models see."""
-    return torch.as_tensor(np.asarray(images)).float() / 127.5 - 1
+    return torch.as_tensor(images).float() / 127.5 - 1
 
 
 # ---------------------------------------------------------------- figures

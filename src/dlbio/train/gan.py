@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from dlbio.data.tiles import to_unit_range
 from dlbio.errors import InputError
 from dlbio.models.dcgan import build_gan
 from dlbio.train.gan_figures import save_grid
@@ -85,7 +86,7 @@ class TileSampler:
     """Random batches of real tiles (per class for class-aware generators) with random flips.
 
     ``images`` are the uint8 training tiles (N, C, H, W); they stay uint8 on ``device`` and are
-    mapped to [-1, 1] per batch.
+    mapped to [-1, 1] per batch by :func:`dlbio.data.tiles.to_unit_range`.
     """
 
     def __init__(self, images, labels, n_groups, device, rng):
@@ -101,7 +102,7 @@ class TileSampler:
         for dim in (-2, -1):  # flip the uint8 tiles: 4× less memory traffic than after conversion
             flip = (torch.rand(size, generator=self.rng) < 0.5).to(x.device)
             x = torch.where(flip[:, None, None, None, None], x.flip(dim), x)
-        return x.float() / 127.5 - 1
+        return to_unit_range(x)
 
 
 class GANTrainer:
