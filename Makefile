@@ -6,7 +6,7 @@ CORES ?= 2
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint report clean-venv
+.PHONY: venv demo test lint report clean-venv
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,8 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+venv: $(BIN)/.installed
 
 demo: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --profile profiles/local

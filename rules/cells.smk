@@ -9,7 +9,7 @@ rule cells_prepare:
     benchmark:
         "results/cells/{dataset}/prepare.benchmark.tsv"
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/cells.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -49,9 +49,10 @@ rule cells_train_gnn:
     wildcard_constraints:
         model="gcn|sage|gat",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/cells.yaml"
     threads: 2
     resources:
+        gpu=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
@@ -78,7 +79,7 @@ rule cells_baseline:
     log:
         "logs/cells/{dataset}/logreg.log",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/cells.yaml"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
@@ -110,10 +111,10 @@ rule cells_compare:
     log:
         "logs/cells/{dataset}/compare.log",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/cells.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
     script:
         "../scripts/cells_compare.py"

@@ -4,7 +4,7 @@ rule images_simulate:
     log:
         "logs/images/{dataset}/simulate.log",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/images.yaml"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
@@ -31,7 +31,7 @@ rule images_prepare:
     log:
         "logs/images/{dataset}/prepare.log",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/images.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,

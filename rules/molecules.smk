@@ -8,7 +8,7 @@ rule molecules_prepare:
     log:
         "logs/molecules/{dataset}/prepare.log",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/molecules.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -41,9 +41,10 @@ rule molecules_train_gnn:
     wildcard_constraints:
         model="gine|mpnn|attentivefp",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/molecules.yaml"
     threads: 2
     resources:
+        gpu=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
@@ -70,7 +71,7 @@ rule molecules_baseline:
     log:
         "logs/molecules/{dataset}/fp_rf.log",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/molecules.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -102,11 +103,11 @@ rule molecules_compare:
     log:
         "logs/molecules/{dataset}/compare.log",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/molecules.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
     params:
         task=lambda wildcards: config["molecules"][wildcards.dataset]["task"],
     script:

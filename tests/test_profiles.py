@@ -1,0 +1,71 @@
+"""The shipped profiles resolve to the intended resources (a dry run: no cluster needed)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+TRAINING = {"gan_train", "cells_train_gnn", "molecules_train_gnn"}
+
+
+def dry_run_resources(tmp_path, profile, **env):
+    """{rule: {resource: value}} of every job that the default config would run, as the profile sets them."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", REPO / "Snakefile", "-d", tmp_path, "--profile", profile]
+    result = subprocess.run(
+        [*map(str, cmd), "-n", "--configfile", str(REPO / "config/config.yaml")],
+        capture_output=True, text=True, cwd=tmp_path, env=os.environ | env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout + result.stderr, re.M)
+    return {rule: dict(item.split("=", 1) for item in resources.split(", ")) for rule, resources in jobs}
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    return dry_run_resources(tmp_path_factory.mktemp("slurm"), REPO / "profiles/slurm")
+
+
+def gpu_rules(jobs):
+    return {rule for rule, resources in jobs.items() if "gpu" in resources}
+
+
+def test_training_rules_ask_for_a_typed_gpu_on_the_gpu_partition(slurm):
+    assert TRAINING <= gpu_rules(slurm)
+    for rule in gpu_rules(slurm):
+        assert slurm[rule]["slurm_partition"] == "gpu" and slurm[rule]["gpu"] == "1", rule
+        assert slurm[rule]["gpu_model"] == "p100", rule
+
+
+def test_other_rules_run_on_cpu_partitions(slurm):
+    cpu_rules = set(slurm) - gpu_rules(slurm) - {"all"}
+    assert len(cpu_rules) >= 8
+    for rule in cpu_rules:
+        assert slurm[rule]["slurm_partition"] in {"norm", "quick"}, rule
+    assert slurm["cells_compare"]["slurm_partition"] == "quick"
+    assert slurm["cells_prepare"]["slurm_partition"] == "norm"
+
+
+def test_every_job_declares_threads_memory_and_runtime(slurm):
+    for rule, resources in slurm.items():
+        assert int(resources["mem_mb"]) > 0 and int(resources["runtime"]) > 0, rule
+        assert int(resources["cpus_per_task"]) >= 1, rule
+
+
+def test_site_settings_are_overridden_from_the_environment(tmp_path):
+    jobs = dry_run_resources(
+        tmp_path, REPO / "profiles/slurm", DLBIO_GPU_MODEL="a100", DLBIO_GPU_PARTITION="gpu-a100",
+        DLBIO_SLURM_ACCOUNT="mylab", DLBIO_LSCRATCH_GB="20",
+    )
+    assert jobs["gan_train"]["gpu_model"] == "a100" and jobs["gan_train"]["slurm_partition"] == "gpu-a100"
+    assert jobs["cells_prepare"]["slurm_account"] == "mylab"
+    assert jobs["cells_prepare"]["gres"] == "lscratch:20"
+
+
+def test_local_profile_requests_no_cluster_resources(tmp_path):
+    jobs = dry_run_resources(tmp_path, REPO / "profiles/local")
+    assert jobs["gan_train"]["gpu"] == "1"
+    assert not any("slurm_partition" in resources for resources in jobs.values())

@@ -1,0 +1,154 @@
+"""The workflow on a real single-node SLURM (tests/slurm/cluster.sh) through ``--profile profiles/slurm``.
+
+Needs root and apt (CI has both): the cluster's packages are installed and its daemons started here.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import REPO
+from test_workflow import snakemake
+
+CLUSTER = REPO / "tests/slurm/cluster.sh"
+GPU_MODEL = "v100x"  # the test cluster's GPU type, set through the profile's DLBIO_GPU_MODEL like a user would
+GAN = {"dataset": "sim", "arch": "dcgan-starshaped", "algorithm": "wgan-gp", "nz": 8, "n_samples": 3}
+TARGETS = ["results/cells/sim/comparison.tsv", "results/gan/star/synthetic.npz"]
+
+
+def _missing():
+    if os.geteuid() != 0:
+        return "needs root to install and start a SLURM cluster (CI runs as root)"
+    if not shutil.which("apt-get"):
+        return "needs apt-get to install Debian's slurm-wlm"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=f"real SLURM test skipped: {_missing()}")
+
+
+def tiny_config(counts_h5ad, gan):
+    return {
+        "cells": {
+            "sim": {
+                "h5ad": str(counts_h5ad),
+                "label_key": "cell_type",
+                "preprocess": {"min_genes": 10, "n_top_genes": 200, "n_pcs": 20},
+                "models": ["gcn"],
+                "gnn": {"hidden": 16, "max_epochs": 30, "patience": 10},
+            }
+        },
+        "images": {"sim": {"simulate": {"n_per_class": 10, "seed": 1}, "size": [32, 48]}},
+        "gan": {"star": GAN | gan},
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    subprocess.run(["bash", CLUSTER, "up"], check=True, env=os.environ | {"GPU_TYPE": GPU_MODEL})
+    yield
+    subprocess.run(["bash", CLUSTER, "down"], check=True)
+
+
+def on_slurm(workdir, config, *args):
+    """Run the workflow through the shipped SLURM profile (plus the test overlay's fast polling)."""
+    env = os.environ | {"DLBIO_GPU_MODEL": GPU_MODEL}
+    profiles = ["--profile", REPO / "profiles/slurm", "--profile", REPO / "tests/slurm/overlay.yaml"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", REPO / "Snakefile", "-d", workdir, "--configfile", "config.yaml"]
+    result = subprocess.run([*map(str, cmd + profiles), *args], capture_output=True, text=True, cwd=workdir, env=env)
+    run_id = next(line.split(": ")[1] for line in result.stderr.splitlines() if line.startswith("SLURM run ID"))
+    return result, accounting(run_id)
+
+
+def accounting(run_id):
+    """sacct's record of every job (and attempt) of one Snakemake run: rule, partition, state, resources."""
+    fields = "JobID,Comment,Partition,State,AllocTRES,ReqMem,Timelimit"
+    out = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "--name", run_id, "-o", fields], capture_output=True, text=True, check=True
+    ).stdout
+    table = pd.DataFrame([line.split("|") for line in out.splitlines()], columns=fields.split(","))
+    table["rule"] = table["Comment"].str.extract(r"^rule_(.+?)(?:_wildcards_|$)", expand=False)
+    return table
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory, counts_h5ad):
+    config = tiny_config(counts_h5ad, {"iterations": 4, "batch_size": 4, "width": 4, "checkpoint_every": 2})
+    local = tmp_path_factory.mktemp("local")
+    assert snakemake(local, config, *TARGETS).returncode == 0
+    slurm = tmp_path_factory.mktemp("slurm")
+    result, jobs = on_slurm(slurm, config, *TARGETS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return local, slurm, jobs
+
+
+def test_every_job_went_through_sbatch_and_completed(runs):
+    _, _, jobs = runs
+    assert sorted(jobs["rule"]) == sorted(
+        ["cells_prepare", "cells_train_gnn", "cells_baseline", "cells_compare"]
+        + ["images_simulate", "images_prepare", "gan_train", "gan_sample"]
+    )
+    assert (jobs["State"] == "COMPLETED").all(), jobs
+
+
+def test_training_ran_on_the_gpu_partition_with_a_gpu(runs):
+    jobs = runs[2].set_index("rule")
+    for rule in ("gan_train", "cells_train_gnn"):
+        assert jobs.loc[rule, "Partition"] == "gpu"
+        assert "gres/gpu=1" in jobs.loc[rule, "AllocTRES"]
+        assert "cpu=2" in jobs.loc[rule, "AllocTRES"]  # the rule's threads
+    for rule in ("cells_prepare", "images_prepare", "cells_baseline"):
+        assert jobs.loc[rule, "Partition"] == "norm" and "gpu" not in jobs.loc[rule, "AllocTRES"]
+    for rule in ("cells_compare", "gan_sample", "images_simulate"):
+        assert jobs.loc[rule, "Partition"] == "quick"
+    assert jobs.loc["gan_train", "ReqMem"] == "8000M"
+
+
+def test_outputs_equal_those_of_a_local_run(runs):
+    local, slurm, _ = runs
+    files = sorted(p.relative_to(local) for p in (local / "results").rglob("*") if p.is_file())
+    files = [f for f in files if not f.name.endswith("benchmark.tsv")]  # timings
+    assert len(files) > 20
+    for name in files:
+        assert (slurm / name).read_bytes() == (local / name).read_bytes(), name
+    assert (slurm / "logs/slurm/rule_gan_train/star").is_dir()  # one SLURM log per job
+
+
+def test_failing_job_is_retried_with_more_memory_and_reported(cluster, tmp_path, counts_h5ad):
+    broken = tmp_path / "broken.h5ad"
+    broken.write_bytes(b"not an HDF5 file")
+    config = tiny_config(counts_h5ad, {})
+    config["cells"]["sim"]["h5ad"] = str(broken)
+    result, jobs = on_slurm(tmp_path / "run", config, "results/cells/sim/comparison.tsv")
+    assert result.returncode != 0
+    assert "Error in rule cells_prepare" in result.stderr
+    assert list(jobs["State"]) == ["FAILED"] * 3  # retries: 2 in the profile
+    assert list(jobs["ReqMem"]) == ["4000M", "8000M", "12000M"]
+
+
+def test_gan_killed_at_its_time_limit_resumes_from_its_checkpoint(cluster, tmp_path, counts_h5ad):
+    gan = {"iterations": 600, "batch_size": 16, "width": 8, "checkpoint_every": 25}
+    # first attempt: 1 minute (SLURM kills it); the retry gets 20 and resumes
+    limits = "gan_train:runtime=1 if attempt == 1 else 20"
+    resources = [limits, "gan_train:slurm_partition=gpu", f"gan_train:gpu_model={GPU_MODEL}"]
+    result, jobs = on_slurm(
+        tmp_path / "run", tiny_config(counts_h5ad, gan), "results/gan/star/generator.pt", "--set-resources", *resources
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    train = jobs[jobs["rule"] == "gan_train"]
+    assert list(train["State"]) == ["TIMEOUT", "COMPLETED"]
+    assert list(train["Timelimit"]) == ["00:01:00", "00:20:00"]
+    log = (tmp_path / "run/logs/gan/star/train.log").read_text()
+    resumed_at = int(log.split("at iteration ")[1].split()[0])
+    assert 0 < resumed_at < 600
+    losses = pd.read_csv(tmp_path / "run/results/gan/star/losses.tsv", sep="\t")
+    assert list(losses["iteration"]) == list(range(1, 601))
+    assert torch.load(tmp_path / "run/results/gan/star/checkpoint/last.pt", weights_only=True)["iteration"] == 600
