@@ -20,6 +20,7 @@ venv: $(BIN)/.installed
 
 demo: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --profile profiles/local
+	$(BIN)/snakemake --cores $(CORES) --report report.html
 
 test: $(BIN)/.installed
 	$(BIN)/pytest

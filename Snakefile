@@ -14,6 +14,11 @@ include: "rules/cells.smk"
 include: "rules/molecules.smk"
 include: "rules/images.smk"
 include: "rules/gan.smk"
+include: "rules/evaluate.smk"
+include: "rules/augment.smk"
+include: "rules/augment_cells.smk"
+include: "rules/motifs.smk"
+include: "rules/summary.smk"
 
 
 report: "rules/captions/workflow.rst"

@@ -1,5 +1,7 @@
 from pathlib import Path
+from types import SimpleNamespace
 
+from dlbio.data.motifs import check_experiment as check_motif_experiment
 from dlbio.errors import InputError, require_file
 
 BUILTIN_PREFIX = "scanpy:"
@@ -37,6 +39,14 @@ def check_inputs():
                 f"config key 'gan.{name}.dataset': '{run['dataset']}' is not an images entry; "
                 f"known: {', '.join(config['images']) or 'none'}"
             )
+    for name, experiment in config["augment_cells"].items():
+        if experiment["dataset"] not in config["cells"]:
+            raise InputError(
+                f"config key 'augment_cells.{name}.dataset': '{experiment['dataset']}' is not a cells entry; "
+                f"known: {', '.join(config['cells']) or 'none'}"
+            )
+    for name, experiment in config["motifs"].items():
+        check_motif_experiment(experiment, f"motifs.{name}")
 
 
 def cells_input(wildcards):
@@ -83,6 +93,123 @@ def gan_tiles(wildcards):
     return f"results/images/{config['gan'][wildcards.run]['dataset']}/tiles.npz"
 
 
+def gan_evaluation_inputs(wildcards):
+    """Tiles and tile classifier of the run's dataset, and its simulated folder (ground truth) if simulated."""
+    dataset = config["gan"][wildcards.run]["dataset"]
+    return {
+        "tiles": f"results/images/{dataset}/tiles.npz",
+        "classifier": f"results/images/{dataset}/classifier/model.pt",
+        "simulated": images_input(SimpleNamespace(dataset=dataset))["simulated"],
+    }
+
+
+def gan_dataset_evaluations(wildcards):
+    runs = [
+        r for r, run in config["gan"].items() if run["dataset"] == wildcards.dataset
+    ]
+    return expand("results/gan/{run}/evaluation.json", run=runs)
+
+
+def gan_evaluation_targets():
+    """Evaluation table of every images dataset with GAN runs, when evaluation is enabled."""
+    if not config["evaluation"]["enabled"]:
+        return []
+    datasets = sorted({run["dataset"] for run in config["gan"].values()})
+    return expand("results/gan/evaluation_{dataset}.tsv", dataset=datasets)
+
+
+def augment_cells_experiment(wildcards):
+    return config["augment_cells"][wildcards.experiment]
+
+
+def augment_cells_data(wildcards):
+    """The prepared graph and per-cell table of the experiment's cells dataset."""
+    dataset = augment_cells_experiment(wildcards)["dataset"]
+    return {
+        "graph": f"results/cells/{dataset}/graph.pt",
+        "cells": f"results/cells/{dataset}/cells.tsv",
+    }
+
+
+def augment_cells_runs(wildcards):
+    """Every fraction × seed's table, and the generated cells of each fraction at the first seed."""
+    experiment = augment_cells_experiment(wildcards)
+    run = "results/augment/cells/{experiment}/runs/fraction{fraction}_seed{seed}"
+    fractions = list(map(str, experiment["fractions"]))
+    return {
+        "runs": expand(
+            f"{run}.tsv",
+            experiment=wildcards.experiment,
+            fraction=fractions,
+            seed=experiment["seeds"],
+        ),
+        "generated": expand(
+            f"{run}.generated.pt",
+            experiment=wildcards.experiment,
+            fraction=fractions,
+            seed=experiment["seeds"][0],
+        ),
+    }
+
+
+def augment_images_experiment(wildcards):
+    return config["augment_images"][wildcards.experiment]
+
+
+def augment_images_gan_run(wildcards):
+    return augment_images_experiment(wildcards)["gan_run"]
+
+
+def augment_images_inputs(wildcards):
+    """The GAN run's tile store and trained generator."""
+    run = augment_images_gan_run(wildcards)
+    return {
+        "tiles": f"results/images/{config['gan'][run]['dataset']}/tiles.npz",
+        "generator": f"results/gan/{run}/generator.pt",
+    }
+
+
+def augment_images_runs(wildcards):
+    """One table per configured fraction × seed (fractions as written by str())."""
+    cfg = augment_images_experiment(wildcards)
+    return expand(
+        "results/augment/images/{experiment}/runs/fraction{fraction}_seed{seed}.tsv",
+        experiment=wildcards.experiment,
+        fraction=map(str, cfg["fractions"]),
+        seed=cfg["seeds"],
+    )
+
+
+def summary_names():
+    """Names of every dataset, run and experiment whose headline goes into results/summary.tsv."""
+    return {
+        "cells": list(config["cells"]),
+        "molecules": list(config["molecules"]),
+        "gan": list(config["gan"]) if config["evaluation"]["enabled"] else [],
+        "augment_images": list(config["augment_images"]),
+        "augment_cells": list(config["augment_cells"]),
+        "motifs": list(config["motifs"]),
+    }
+
+
+def summary_inputs(wildcards):
+    names = summary_names()
+    return {
+        "cells": expand("results/cells/{name}/comparison.tsv", name=names["cells"]),
+        "molecules": expand(
+            "results/molecules/{name}/comparison.tsv", name=names["molecules"]
+        ),
+        "gan": expand("results/gan/{name}/evaluation.json", name=names["gan"]),
+        "augment_images": expand(
+            "results/augment/images/{name}/summary.json", name=names["augment_images"]
+        ),
+        "augment_cells": expand(
+            "results/augment/cells/{name}/summary.json", name=names["augment_cells"]
+        ),
+        "motifs": expand("results/motifs/{name}/counts.tsv", name=names["motifs"]),
+    }
+
+
 def all_targets():
     return (
         expand("results/cells/{dataset}/comparison.tsv", dataset=config["cells"])
@@ -91,6 +218,17 @@ def all_targets():
         )
         + expand("results/images/{dataset}/montage.png", dataset=config["images"])
         + expand("results/gan/{run}/synthetic_montage.png", run=config["gan"])
+        + gan_evaluation_targets()
+        + expand(
+            "results/augment/images/{experiment}/summary.json",
+            experiment=config["augment_images"],
+        )
+        + expand(
+            "results/augment/cells/{experiment}/summary.json",
+            experiment=config["augment_cells"],
+        )
+        + expand("results/motifs/{experiment}/counts.tsv", experiment=config["motifs"])
+        + ["results/summary.tsv"]
     )
 
 

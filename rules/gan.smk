@@ -4,6 +4,7 @@ rule gan_train:
     output:
         generator="results/gan/{run}/generator.pt",
         losses="results/gan/{run}/losses.tsv",
+        snapshots=directory("results/gan/{run}/snapshots"),
         loss_plot=report(
             "results/gan/{run}/losses.png",
             caption="captions/gan_losses.rst",
@@ -23,15 +24,17 @@ rule gan_train:
     benchmark:
         "results/gan/{run}/train.benchmark.tsv"
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/images.yaml"
     threads: 2
     resources:
+        gpu=1,
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=lambda wildcards, attempt: 720 * attempt,
     params:
         run=lambda wildcards: config["gan"][wildcards.run],
         device=config["device"],
         checkpoint_dir="results/gan/{run}/checkpoint",
+        max_snapshots=config["evaluation"]["max_snapshots"],
     script:
         "../scripts/gan_train.py"
 
@@ -52,7 +55,7 @@ rule gan_sample:
     log:
         "logs/gan/{run}/sample.log",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/images.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,

@@ -15,9 +15,12 @@ torch.set_num_threads(snakemake.threads)
 out, run = snakemake.output, snakemake.params.run | {"name": snakemake.wildcards.run}
 images, labels, classes = training_tiles(load_tile_store(snakemake.input.tiles), run["classes"])
 device = resolve_device(snakemake.params.device)
-trainer = GANTrainer(run, images, labels, len(classes), device, snakemake.params.checkpoint_dir)
+trainer = GANTrainer(
+    run, images, labels, len(classes), device, snakemake.params.checkpoint_dir, snakemake.params.max_snapshots
+)
 losses = trainer.train()
 torch.save(trainer.generator.state_dict(), out.generator)
+trainer.export_snapshots(out.snapshots)
 losses.to_csv(out.losses, sep="\t", index=False)
 plot_losses(losses, out.loss_plot, f"{run['name']}: {run['arch']} / {run['algorithm']}")
 plot_progress(Path(trainer.progress_dir).glob("iter_*.png"), out.progress)

@@ -50,8 +50,8 @@ def closure(requirements):
 
 def env_distributions(env):
     reqs = [Requirement(line) for line in pip_lines(env) if not line.startswith("-e")]
-    extras = [re.fullmatch(r"-e \.\.\[(\w+)\]", line).group(1) for line in pip_lines(env) if line.startswith("-e")]
-    return closure(reqs + [Requirement(f"dlbio[{','.join(extras)}]")])
+    editable = next(line for line in pip_lines(env) if line.startswith("-e"))
+    return closure(reqs + [Requirement(editable.replace("-e ..", "dlbio"))])
 
 
 def module_imports(path):

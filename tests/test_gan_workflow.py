@@ -96,6 +96,7 @@ def test_biogans_config_runs_unchanged_apart_from_length(tmp_path):
                 Image.fromarray(rgb).save(folder / f"cell{i:06d}.png")
     config = yaml.safe_load((REPO / "config/biogans.yaml").read_text())
     config["gan"]["starshaped_wgangp"] |= {"iterations": 1, "batch_size": 2, "n_samples": 2}
+    config["augment_images"]["lin_starshaped"] |= {"fractions": [1.0], "seeds": [0, 1], "classifier": {"epochs": 1}}
     result = snakemake(tmp_path, config)
     assert result.returncode == 0, result.stderr[-3000:]
     synthetic = load_tile_store(tmp_path / "results/gan/starshaped_wgangp/synthetic.npz")

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ import torch
 import yaml
 
 from conftest import REPO
+from dlbio.train.gan import GANTrainer
 from test_workflow import snakemake
 
 CLUSTER = REPO / "tests/slurm/cluster.sh"
@@ -134,8 +136,23 @@ def test_failing_job_is_retried_with_more_memory_and_reported(cluster, tmp_path,
     assert list(jobs["ReqMem"]) == ["4000M", "8000M", "12000M"]
 
 
+def iterations_lasting(seconds, gan, tmp_path):
+    """GAN iterations that take about ``seconds`` on this machine (measured on random tiles of the test's size)."""
+    torch.set_num_threads(2)
+    run = GAN | gan | {"name": "calibrate", "iterations": 10, "seed": 0, "grid_rows": 2, "checkpoint_every": 10}
+    run |= dict.fromkeys(["lr", "n_critic", "critic_warmup", "classes"]) | {"bf16": False}
+    images = torch.randint(0, 256, (60, 2, 32, 48), dtype=torch.uint8).numpy()
+    trainer = GANTrainer(run, images, torch.arange(60).numpy() % 6, 6, torch.device("cpu"), tmp_path / "calibrate")
+    start = time.perf_counter()
+    trainer.train()
+    return int(seconds / ((time.perf_counter() - start) / 10))
+
+
 def test_gan_killed_at_its_time_limit_resumes_from_its_checkpoint(cluster, tmp_path, counts_h5ad):
-    gan = {"iterations": 600, "batch_size": 16, "width": 8, "checkpoint_every": 25}
+    gan = {"batch_size": 16, "width": 8}
+    # SLURM kills a job 60 to 95 s after it starts with a 1-minute limit: give it 120 s of work
+    iterations = iterations_lasting(120, gan, tmp_path)
+    gan |= {"iterations": iterations, "checkpoint_every": max(1, iterations // 20)}
     # first attempt: 1 minute (SLURM kills it); the retry gets 20 and resumes
     limits = "gan_train:runtime=1 if attempt == 1 else 20"
     resources = [limits, "gan_train:slurm_partition=gpu", f"gan_train:gpu_model={GPU_MODEL}"]
@@ -148,7 +165,8 @@ def test_gan_killed_at_its_time_limit_resumes_from_its_checkpoint(cluster, tmp_p
     assert list(train["Timelimit"]) == ["00:01:00", "00:20:00"]
     log = (tmp_path / "run/logs/gan/star/train.log").read_text()
     resumed_at = int(log.split("at iteration ")[1].split()[0])
-    assert 0 < resumed_at < 600
+    assert 0 < resumed_at < iterations
     losses = pd.read_csv(tmp_path / "run/results/gan/star/losses.tsv", sep="\t")
-    assert list(losses["iteration"]) == list(range(1, 601))
-    assert torch.load(tmp_path / "run/results/gan/star/checkpoint/last.pt", weights_only=True)["iteration"] == 600
+    assert list(losses["iteration"]) == list(range(1, iterations + 1))
+    last = torch.load(tmp_path / "run/results/gan/star/checkpoint/last.pt", weights_only=True)
+    assert last["iteration"] == iterations

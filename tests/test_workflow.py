@@ -1,6 +1,8 @@
 """Real Snakemake runs of the workflow on tiny configs in temporary directories."""
 
+import base64
 import json
+import re
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import yaml
 from conftest import REPO
 
 GNN = {"hidden": 32, "max_epochs": 120, "patience": 20}
+BASE64 = re.compile(r"base64,([A-Za-z0-9+/=]+)")
 
 
 def tiny_config(counts_h5ad):
@@ -108,8 +111,13 @@ def test_report_holds_every_registered_result(run, counts_h5ad):
     result = snakemake(run, tiny_config(counts_h5ad), "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (run / "report.html").read_text()
-    for name in ("comparison.tsv", "confusion.png", "embedding.png", "Single cells"):
+    for name in ("comparison.tsv", "confusion.png", "embedding.png", "Single cells", "summary.tsv", "Summary"):
         assert name in html
+    summary = pd.read_csv(run / "results/summary.tsv", sep="\t")
+    assert list(summary["name"]) == ["pbmc", "sim"] and (summary["reference"] == "logreg").all()
+    embedded = "".join(base64.b64decode(blob).decode(errors="ignore") for blob in BASE64.findall(html))
+    for value in summary["value"]:
+        assert f"{value:g}" in html + embedded
 
 
 def with_entry(config, dataset, **changes):

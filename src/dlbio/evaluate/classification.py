@@ -11,6 +11,8 @@ from sklearn.metrics import (  # noqa: E402
     accuracy_score,
     balanced_accuracy_score,
     f1_score,
+    multilabel_confusion_matrix,
+    precision_recall_fscore_support,
 )
 
 from dlbio.io import write_json  # noqa: E402
@@ -30,6 +32,19 @@ def classification_metrics(y_true, y_pred, classes, majority_class):
         "n_test": int(len(y_true)),
         **{f"f1/{c}": float(f) for c, f in zip(classes, per_class)},
     }
+
+
+def per_class_metrics(y_true, y_pred, n_classes):
+    """One-vs-rest recall (sensitivity), specificity, precision and F1 of classes 0..n_classes-1 (arrays).
+
+    A ratio with an empty denominator (a class never true or never predicted) is 0.
+    """
+    labels = np.arange(n_classes)
+    precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    confusion = multilabel_confusion_matrix(y_true, y_pred, labels=labels)  # (K, 2, 2): [[tn, fp], [fn, tp]]
+    tn, fp = confusion[:, 0, 0], confusion[:, 0, 1]
+    specificity = np.divide(tn, tn + fp, out=np.zeros(n_classes), where=(tn + fp) > 0)
+    return {"recall": recall, "specificity": specificity, "precision": precision, "f1": f1}
 
 
 def plot_confusion(y_true, y_pred, classes, path, title):

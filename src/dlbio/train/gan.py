@@ -4,10 +4,15 @@ Iterations count generator steps. Critic and generator alternate, each trained a
 frozen opponent. All randomness (noise, batches, flips, penalty mixing) comes from one
 seeded ``torch.Generator`` whose state is checkpointed, so on CPU a run that is killed and
 resumed ends with the same weights as one that never stopped.
+
+Generator snapshots for evaluation (scores vs iteration) are written at up to ``max_snapshots``
+evenly spaced checkpoints into ``<checkpoint_dir>/snapshots/iter_NNNNNNN.pt`` (generator state
+dicts), where a resumed job still finds the ones written before it was killed.
 """
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +87,32 @@ def gradient_penalty(critic, real, fake, mix):
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
+def random_flips(tiles, rng):
+    """Flip each tile (first dimension) vertically and horizontally, each with probability 1/2."""
+    for dim in (-2, -1):
+        flip = (torch.rand(len(tiles), generator=rng) < 0.5).to(tiles.device)
+        tiles = torch.where(flip.view(-1, *[1] * (tiles.dim() - 1)), tiles.flip(dim), tiles)
+    return tiles
+
+
+def snapshot_iterations(iterations, checkpoint_every, max_snapshots):
+    """Up to ``max_snapshots`` checkpoint iterations, evenly spaced, always including the last one."""
+    checkpoints = list(range(checkpoint_every, iterations, checkpoint_every)) + [iterations]
+    if max_snapshots < 1:
+        return []
+    picks = np.linspace(len(checkpoints) - 1, 0, min(max_snapshots, len(checkpoints))).round().astype(int)
+    return sorted({checkpoints[i] for i in picks})
+
+
+def snapshot_name(iteration):
+    return f"iter_{iteration:07d}.pt"
+
+
+def snapshot_files(folder):
+    """``(iteration, path)`` of every generator snapshot in ``folder``, by iteration."""
+    return sorted((int(p.stem.removeprefix("iter_")), p) for p in Path(folder).glob("iter_*.pt"))
+
+
 class TileSampler:
     """Random batches of real tiles (per class for class-aware generators) with random flips.
 
@@ -99,16 +130,13 @@ class TileSampler:
         """(size, K, C, H, W) float tiles in [-1, 1]."""
         picks = [g[torch.randint(len(g), (size,), generator=self.rng)] for g in self.groups]
         x = self.images[torch.stack(picks, 1).to(self.images.device)]
-        for dim in (-2, -1):  # flip the uint8 tiles: 4× less memory traffic than after conversion
-            flip = (torch.rand(size, generator=self.rng) < 0.5).to(x.device)
-            x = torch.where(flip[:, None, None, None, None], x.flip(dim), x)
-        return to_unit_range(x)
+        return to_unit_range(random_flips(x, self.rng))  # flip uint8: 4× less memory traffic than floats
 
 
 class GANTrainer:
     """One training run: nets, optimisers, sampler and the checkpoint that makes it resumable."""
 
-    def __init__(self, run, images, labels, n_classes, device, checkpoint_dir):
+    def __init__(self, run, images, labels, n_classes, device, checkpoint_dir, max_snapshots=0):
         self.run, self.device = run, device
         self.algorithm = run["algorithm"]
         self.settings = algorithm_settings(self.algorithm, {k: run.get(k) for k in OVERRIDABLE})
@@ -128,6 +156,8 @@ class GANTrainer:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.checkpoint = self.checkpoint_dir / "last.pt"
         self.progress_dir = self.checkpoint_dir / "progress"
+        self.snapshot_dir = self.checkpoint_dir / "snapshots"
+        self.snapshot_at = snapshot_iterations(run["iterations"], run["checkpoint_every"], max_snapshots)
         self.autocast = run.get("bf16", False) and device.type == "cuda"
 
     def noise(self, size):
@@ -211,6 +241,28 @@ class GANTrainer:
         self.progress_dir.mkdir(parents=True, exist_ok=True)
         save_grid(self.samples(self.fixed_noise), self.progress_dir / f"iter_{self.iteration:07d}.png")
 
+    def save_snapshot(self):
+        """The generator's weights at this iteration, written atomically beside the checkpoint."""
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.snapshot_dir / snapshot_name(self.iteration)
+        torch.save(self.generator.state_dict(), path.with_suffix(".tmp"))
+        os.replace(path.with_suffix(".tmp"), path)
+
+    def export_snapshots(self, folder):
+        """Copy this run's generator snapshots to ``folder`` (a workflow output); returns their iterations.
+
+        A snapshot that is missing (the run was resumed from a checkpoint written without
+        snapshots) is skipped with a warning.
+        """
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        kept = [i for i in self.snapshot_at if (self.snapshot_dir / snapshot_name(i)).exists()]
+        for i in kept:
+            shutil.copyfile(self.snapshot_dir / snapshot_name(i), Path(folder) / snapshot_name(i))
+        missing = sorted(set(self.snapshot_at) - set(kept))
+        if missing:
+            log.warning("generator snapshots of iterations %s were never written (resumed run); skipped", missing)
+        return kept
+
     def train(self):
         """Run to ``run['iterations']`` generator steps, checkpointing every ``checkpoint_every``."""
         total, size, every = self.run["iterations"], self.run["batch_size"], self.run["checkpoint_every"]
@@ -228,7 +280,9 @@ class GANTrainer:
             self.losses.append([d_loss, g_loss])
             self.iteration += 1
             if self.iteration % every == 0 or self.iteration == total:
-                self.record_progress()  # before the checkpoint: a resumed run rewrites this grid identically
+                self.record_progress()  # before the checkpoint: a resumed run rewrites these files identically
+                if self.iteration in self.snapshot_at:
+                    self.save_snapshot()
                 self.save_checkpoint()
         return pd.DataFrame(
             [(i + 1, d, g) for i, (d, g) in enumerate(self.losses)], columns=["iteration", "critic_loss", "generator_loss"]
@@ -256,12 +310,12 @@ def sample_tiles(generator, n, seed, device, batch_size=256):
     return tiles.transpose(0, 1).reshape(n * k, *x.shape[2:]).numpy(), np.repeat(np.arange(k), n)
 
 
-def training_tiles(store, classes=None):
-    """Training-split tiles of ``classes`` (all when None) with labels recoded to 0..K-1."""
+def training_tiles(store, classes=None, split="train"):
+    """Tiles of ``split`` (the training split by default) and ``classes`` (all when None), labels recoded to 0..K-1."""
     names = list(store["classes"]) if classes is None else list(classes)
     unknown = sorted(set(names) - set(store["classes"]))
     if unknown:
         raise InputError(f"classes {unknown} are not in the tile store; it has {list(store['classes'])}")
     codes = np.searchsorted(store["classes"], names)
-    keep = (store["split"] == "train") & np.isin(store["labels"], codes)
+    keep = (store["split"] == split) & np.isin(store["labels"], codes)
     return store["images"][keep], np.searchsorted(codes, store["labels"][keep]), np.array(names)

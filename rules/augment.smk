@@ -1,0 +1,77 @@
+from dlbio.augment.checks import check_image_experiments
+
+
+rule augment_images_run:
+    input:
+        unpack(augment_images_inputs),
+    output:
+        "results/augment/images/{experiment}/runs/fraction{fraction}_seed{seed}.tsv",
+    log:
+        "logs/augment/images/{experiment}/fraction{fraction}_seed{seed}.log",
+    benchmark:
+        "results/augment/images/{experiment}/runs/fraction{fraction}_seed{seed}.benchmark.tsv"
+    wildcard_constraints:
+        experiment="[^/]+",
+        fraction="[0-9.e+-]+",
+        seed="[0-9]+",
+    conda:
+        "../envs/images.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 120 * attempt,
+    params:
+        run=lambda wildcards: config["gan"][augment_images_gan_run(wildcards)],
+        fraction=lambda wildcards: float(wildcards.fraction),
+        seed=lambda wildcards: int(wildcards.seed),
+        synthetic_ratio=lambda wildcards: augment_images_experiment(wildcards)[
+            "synthetic_ratio"
+        ],
+        classifier=lambda wildcards: augment_images_experiment(wildcards)["classifier"],
+        device=config["device"],
+    script:
+        "../scripts/augment_images_run.py"
+
+
+rule augment_images_summary:
+    input:
+        augment_images_runs,
+    output:
+        runs=report(
+            "results/augment/images/{experiment}/runs.tsv",
+            caption="captions/augment_images_runs.rst",
+            category="Augmentation",
+            subcategory="images: {experiment}",
+            labels={"result": "runs table"},
+        ),
+        summary=report(
+            "results/augment/images/{experiment}/summary.tsv",
+            caption="captions/augment_images_summary.rst",
+            category="Augmentation",
+            subcategory="images: {experiment}",
+            labels={"result": "summary table"},
+        ),
+        json="results/augment/images/{experiment}/summary.json",
+        figure=report(
+            "results/augment/images/{experiment}/summary.png",
+            caption="captions/augment_images_figure.rst",
+            category="Augmentation",
+            subcategory="images: {experiment}",
+            labels={"result": "summary figure"},
+        ),
+    log:
+        "logs/augment/images/{experiment}/summary.log",
+    conda:
+        "../envs/images.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
+    params:
+        cfg=augment_images_experiment,
+    script:
+        "../scripts/augment_images_summary.py"
+
+
+check_image_experiments(config)

@@ -1,0 +1,88 @@
+rule augment_cells_run:
+    input:
+        unpack(augment_cells_data),
+    output:
+        runs="results/augment/cells/{experiment}/runs/fraction{fraction}_seed{seed}.tsv",
+        generated="results/augment/cells/{experiment}/runs/fraction{fraction}_seed{seed}.generated.pt",
+        losses="results/augment/cells/{experiment}/runs/fraction{fraction}_seed{seed}.gan_losses.tsv",
+    log:
+        "logs/augment/cells/{experiment}/fraction{fraction}_seed{seed}.log",
+    benchmark:
+        "results/augment/cells/{experiment}/runs/fraction{fraction}_seed{seed}.benchmark.tsv"
+    wildcard_constraints:
+        experiment="[^/]+",
+        fraction=r"[0-9.e+-]+",
+        seed=r"[0-9]+",
+    conda:
+        "../envs/cells.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    params:
+        experiment=augment_cells_experiment,
+        cells=lambda wildcards: config["cells"][
+            augment_cells_experiment(wildcards)["dataset"]
+        ],
+        fraction=lambda wildcards: float(wildcards.fraction),
+        seed=lambda wildcards: int(wildcards.seed),
+        device=config["device"],
+    script:
+        "../scripts/augment_cells_run.py"
+
+
+rule augment_cells_summary:
+    input:
+        unpack(augment_cells_data),
+        unpack(augment_cells_runs),
+    output:
+        runs=report(
+            "results/augment/cells/{experiment}/runs.tsv",
+            caption="captions/augment_cells_runs.rst",
+            category="Augmentation",
+            subcategory="cells: {experiment}",
+            labels={"result": "runs table"},
+        ),
+        summary=report(
+            "results/augment/cells/{experiment}/summary.tsv",
+            caption="captions/augment_cells_summary.rst",
+            category="Augmentation",
+            subcategory="cells: {experiment}",
+            labels={"result": "summary table"},
+        ),
+        json=report(
+            "results/augment/cells/{experiment}/summary.json",
+            caption="captions/augment_cells_summary.rst",
+            category="Augmentation",
+            subcategory="cells: {experiment}",
+            labels={"result": "summary (JSON)"},
+        ),
+        f1_figure=report(
+            "results/augment/cells/{experiment}/rare_f1.png",
+            caption="captions/augment_cells_f1.rst",
+            category="Augmentation",
+            subcategory="cells: {experiment}",
+            labels={"result": "rare-type F1 per fraction"},
+        ),
+        generated_figure=report(
+            "results/augment/cells/{experiment}/generated.png",
+            caption="captions/augment_cells_generated.rst",
+            category="Augmentation",
+            subcategory="cells: {experiment}",
+            labels={"result": "real vs generated cells"},
+        ),
+    log:
+        "logs/augment/cells/{experiment}/summary.log",
+    wildcard_constraints:
+        experiment="[^/]+",
+    conda:
+        "../envs/cells.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
+    params:
+        experiment=augment_cells_experiment,
+    script:
+        "../scripts/augment_cells_summary.py"

@@ -1,0 +1,35 @@
+rule motifs_experiment:
+    output:
+        table=report(
+            "results/motifs/{experiment}/counts.tsv",
+            caption="captions/motifs_counts.rst",
+            category="Motif GANs",
+            subcategory="{experiment}",
+            labels={"table": "motif counts"},
+        ),
+        counts="results/motifs/{experiment}/counts.json",
+        figure=report(
+            "results/motifs/{experiment}/proportions.png",
+            caption="captions/motifs_proportions.rst",
+            category="Motif GANs",
+            subcategory="{experiment}",
+            labels={"figure": "mode proportions"},
+        ),
+    log:
+        "logs/motifs/{experiment}/experiment.log",
+    benchmark:
+        "results/motifs/{experiment}/benchmark.tsv"
+    wildcard_constraints:
+        experiment="[^/]+",
+    conda:
+        "../envs/images.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        experiment=lambda wildcards: config["motifs"][wildcards.experiment],
+        device=config["device"],
+    script:
+        "../scripts/motifs_experiment.py"

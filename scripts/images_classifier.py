@@ -1,0 +1,20 @@
+"""Train the tile classifier of one images dataset on its training tiles and score it on the test tiles."""
+
+import pandas as pd
+import torch
+
+from dlbio.data.tiles import load_tile_store
+from dlbio.device import resolve_device
+from dlbio.evaluate.classification import evaluate_predictions
+from dlbio.io import log_to
+from dlbio.train.tile_classifier import fit_tile_store_classifier, save_tile_classifier
+
+log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+out = snakemake.output
+store = load_tile_store(snakemake.input.tiles)
+device = resolve_device(snakemake.params.device)
+model, proba = fit_tile_store_classifier(store, snakemake.params.classifier, device, snakemake.params.seed)
+save_tile_classifier(model, out.model)
+tiles = pd.DataFrame({"path": store["paths"], "label": store["classes"][store["labels"]], "split": store["split"]})
+evaluate_predictions(tiles, proba, store["classes"], "tile classifier", out.metrics, out.predictions, out.confusion)

@@ -1,0 +1,42 @@
+"""The seeds' 1-D convolutional GAN for binary sequences (Keras ``Conv1D`` / ``Conv1DTranspose`` in PyTorch).
+
+Generator: noise → dense ``(channels, length / 8)`` → batchnorm → two [transposed conv, stride 2,
+batchnorm] → transposed conv to one channel, stride 2 → sigmoid: ``(B, 1, length)`` bit
+probabilities. As in the seeds there is no other nonlinearity. Critic: one valid ``Conv1d``
+with ReLU, flattened, one linear score (a logit for GAN, a Wasserstein score for WGAN-GP).
+"""
+
+from torch import nn
+
+UPSAMPLINGS = 3  # stride-2 transposed convolutions: the dense layer writes length / 8 positions
+
+
+def transposed(cin, cout, kernel):
+    """Transposed conv that doubles the length ('same' padding, any kernel size)."""
+    return nn.ConvTranspose1d(cin, cout, kernel, stride=2, padding=(kernel - 1) // 2, output_padding=kernel % 2)
+
+
+class MotifGenerator(nn.Module):
+    def __init__(self, nz, channels, kernel, length):
+        super().__init__()
+        self.nz, self.channels, self.start = nz, channels, length // 2**UPSAMPLINGS
+        self.dense = nn.Linear(nz, channels * self.start)
+        layers = [nn.BatchNorm1d(channels)]
+        for _ in range(UPSAMPLINGS - 1):
+            layers += [transposed(channels, channels, kernel), nn.BatchNorm1d(channels)]
+        layers += [transposed(channels, 1, kernel), nn.Sigmoid()]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.layers(self.dense(z).view(len(z), self.channels, self.start))
+
+
+class MotifCritic(nn.Module):
+    def __init__(self, channels, kernel, length):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv1d(1, channels, kernel), nn.ReLU(), nn.Flatten(), nn.Linear(channels * (length - kernel + 1), 1)
+        )
+
+    def forward(self, x):
+        return self.layers(x)

@@ -1,0 +1,132 @@
+"""Training, prediction, features and files of :class:`dlbio.models.tile_classifier.TileClassifier`.
+
+Images are uint8 tiles ``(N, C, H, W)`` as in the tile store; models see them through
+:func:`dlbio.data.tiles.to_unit_range`. Training is seeded (initialisation, shuffling, flips)
+and deterministic on CPU.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from dlbio.data.tiles import to_unit_range
+from dlbio.errors import InputError
+from dlbio.models.tile_classifier import TileClassifier
+from dlbio.train.gan import random_flips
+
+log = logging.getLogger(__name__)
+
+
+def balanced_class_weights(labels, n_classes):
+    """``n / (K · n_k)`` per class (1 for every class when balanced); 0 for classes absent from ``labels``."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = len(labels) / (present.sum() * counts[present])
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def fit_tile_classifier(images, labels, n_classes, params, device, seed):
+    """Train a :class:`TileClassifier` with Adam, random flips and class-balanced cross-entropy.
+
+    ``params``: width, epochs, batch_size, lr, weight_decay. Every epoch visits the tiles in a
+    seeded random order in full batches. Batchnorm statistics are then recomputed over all
+    training tiles (the running averages lag behind the weights). Returns the model in eval
+    mode on ``device``.
+    """
+    images, labels = np.asarray(images), np.asarray(labels, dtype=np.int64)
+    if images.ndim != 4 or images.dtype != np.uint8 or len(images) != len(labels):
+        raise InputError(
+            f"tile classifier: expected uint8 tiles (N, C, H, W) and N labels; got {images.dtype} "
+            f"{images.shape} and {labels.shape}"
+        )
+    if len(images) < 2 or labels.min() < 0 or labels.max() >= n_classes:
+        raise InputError(f"tile classifier: need ≥ 2 tiles with labels in 0..{n_classes - 1}; got {len(images)} tiles")
+    torch.manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
+    model = TileClassifier(n_classes, images.shape[1], images.shape[2:], params["width"]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+    weights = balanced_class_weights(labels, n_classes).to(device)
+    x, y = torch.as_tensor(images).to(device), torch.as_tensor(labels).to(device)
+    batch = min(params["batch_size"], len(x))
+    model.train()
+    for epoch in tqdm(range(params["epochs"]), desc="train tile classifier", mininterval=5):
+        order = torch.randperm(len(x), generator=rng)
+        total = 0.0
+        for start in range(0, len(x) - batch + 1, batch):
+            idx = order[start : start + batch].to(device)
+            loss = F.cross_entropy(model(to_unit_range(random_flips(x[idx], rng))), y[idx], weight=weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        log.info("tile classifier epoch %d: mean training loss %.4f", epoch + 1, total / (len(x) // batch))
+    recompute_batchnorm(model, x, params["batch_size"])
+    return model.eval()
+
+
+@torch.no_grad()
+def recompute_batchnorm(model, tiles, batch_size):
+    """Set every batchnorm layer's statistics to the exact averages over ``tiles`` (uint8, on the model's device)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the batches below
+    model.train()
+    for chunk in torch.tensor_split(tiles, -(-len(tiles) // batch_size)):  # near-equal chunks, none of 1 tile
+        model(to_unit_range(chunk))
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+
+
+@torch.no_grad()
+def _batched(fn, model, images, device, batch_size):
+    model.eval()
+    out = [
+        fn(to_unit_range(images[i : i + batch_size]).to(device)).float().cpu()
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(out).numpy()
+
+
+def predict_tiles(model, images, device, batch_size=256):
+    """Class probabilities ``(N, K)`` of uint8 tiles."""
+    return _batched(lambda x: torch.softmax(model(x), dim=1), model, images, device, batch_size)
+
+
+def tile_features(model, images, device, batch_size=256):
+    """Penultimate features ``(N, D)`` of uint8 tiles."""
+    return _batched(model.features, model, images, device, batch_size)
+
+
+def save_tile_classifier(model, path):
+    """Architecture hyperparameters + state dict, written atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    torch.save({"hyperparameters": model.hyperparameters(), "state_dict": model.state_dict()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_tile_classifier(path, device):
+    """Rebuild a classifier written by :func:`save_tile_classifier` (loaded with ``weights_only=True``)."""
+    if not Path(path).is_file():
+        raise InputError(f"tile classifier '{path}' does not exist")
+    saved = torch.load(path, map_location=device, weights_only=True)
+    model = TileClassifier(**saved["hyperparameters"])
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device).eval()
+
+
+def fit_tile_store_classifier(store, params, device, seed):
+    """Train on a tile store's training split (all classes); returns the model and every tile's class probabilities."""
+    train = store["split"] == "train"
+    model = fit_tile_classifier(
+        store["images"][train], store["labels"][train], len(store["classes"]), params, device, seed
+    )
+    return model, predict_tiles(model, store["images"], device)

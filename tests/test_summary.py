@@ -1,0 +1,91 @@
+"""results/summary.tsv from hand-made result files of every path."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from dlbio.evaluate.summary import summary_table
+
+
+def write_tsv(path, rows):
+    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+    return path
+
+
+def write_json(path, record):
+    path.write_text(json.dumps(record))
+    return path
+
+
+@pytest.fixture
+def table(tmp_path):
+    cells = write_tsv(
+        tmp_path / "cells.tsv",
+        [{"model": "gcn", "macro_f1": 0.70}, {"model": "sage", "macro_f1": 0.75}, {"model": "logreg", "macro_f1": 0.72}],
+    )
+    molecules = write_tsv(
+        tmp_path / "mol.tsv", [{"model": "mpnn", "rmse": 0.6}, {"model": "gine", "rmse": 0.7}, {"model": "fp_rf", "rmse": 0.55}]
+    )
+    active = write_tsv(tmp_path / "active.tsv", [{"model": "gine", "roc_auc": 0.86}, {"model": "fp_rf", "roc_auc": 0.93}])
+    gan = write_json(
+        tmp_path / "evaluation.json",
+        {"c2st_wasserstein_mean": 0.7, "c2st_wasserstein_std": 0.1, "floor_wasserstein_mean": 0.05, "mode_tv": 0.2},
+    )
+    images = write_json(
+        tmp_path / "images.json",
+        {
+            "headline_fraction": 0.1,
+            "headline_metric": "macro_f1",
+            "fraction_0.1/macro_f1/real_mean": 0.71,
+            "fraction_0.1/macro_f1/real+synthetic_mean": 0.76,
+            "fraction_0.1/macro_f1/delta_std": 0.03,
+        },
+    )
+    rare = {"metric": "rare_f1", "rare_type": "NK"}
+    rare |= {"rare_f1_gan_vs_none": 0.1, "rare_f1_gan_vs_none_std": 0.05}
+    rare |= {"rare_f1_gan_vs_oversample": -0.02, "rare_f1_gan_vs_oversample_std": 0.04}
+    cells_aug = write_json(tmp_path / "rare.json", rare)
+    motifs = write_tsv(
+        tmp_path / "counts.tsv",
+        [
+            {"algorithm": "training", "fraction_any": 1.0, "share_A": 0.4, "share_B": 0.6},
+            {"algorithm": "gan", "fraction_any": 0.905, "share_A": 0.147, "share_B": 0.853},
+            {"algorithm": "wgan-gp", "fraction_any": 0.97, "share_A": 0.42, "share_B": 0.58},
+        ],
+    )
+    return summary_table(
+        {"pbmc": cells}, {"cmet": molecules, "active": active}, {"demo": gan}, {"demo": images}, {"rare": cells_aug},
+        {"two": motifs},
+    )
+
+
+def one(table, path, name, metric):
+    rows = table[(table["path"] == path) & (table["name"] == name) & (table["metric"] == metric)]
+    assert len(rows) == 1, (path, name, metric)
+    return rows.iloc[0]
+
+
+def test_best_model_is_compared_with_its_baseline(table):
+    sage = one(table, "cells", "pbmc", "macro_f1 of best model (sage)")
+    assert (sage["value"], sage["reference"], sage["reference_value"]) == (0.75, "logreg", 0.72)
+    assert sage["difference"] == pytest.approx(0.03)
+    mpnn = one(table, "molecules", "cmet", "rmse of best model (mpnn)")  # lowest RMSE is best
+    assert mpnn["difference"] == pytest.approx(0.05)
+    assert one(table, "molecules", "active", "roc_auc of best model (gine)")["difference"] == pytest.approx(-0.07)
+
+
+def test_gan_c2st_beside_its_floor_and_augmentation_deltas_with_spread(table):
+    c2st = one(table, "gan", "demo", "C2ST Wasserstein estimate (real vs generated)")
+    assert (c2st["value"], c2st["reference_value"], c2st["spread"]) == (0.7, 0.05, 0.1)
+    images = table[table["path"] == "augment_images"].iloc[0]
+    assert images["difference"] == pytest.approx(0.05) and images["spread"] == 0.03
+    rare = table[table["path"] == "augment_cells"]
+    assert list(rare["value"]) == [0.1, -0.02] and list(rare["spread"]) == [0.05, 0.04]
+
+
+def test_motif_rows_show_the_split_against_training(table):
+    motifs = table[table["path"] == "motifs"].set_index("metric")
+    assert motifs.loc["share of motif A (gan)", "difference"] == pytest.approx(-0.253)
+    assert motifs.loc["carry a motif (wgan-gp)", "value"] == 0.97
+    assert len(motifs) == 4
