@@ -15,8 +15,8 @@ rule images_classifier:
     log:
         "logs/images/{dataset}/classifier.log",
     conda:
-        "../envs/dlbio.yaml"
-    threads: 2
+        "../envs/images.yaml"
+    threads: 1
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -54,8 +54,8 @@ rule gan_evaluate:
     log:
         "logs/gan/{run}/evaluate.log",
     conda:
-        "../envs/dlbio.yaml"
-    threads: 2
+        "../envs/images.yaml"
+    threads: 1
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
@@ -82,7 +82,7 @@ rule gan_evaluation_table:
     log:
         "logs/gan/evaluation_{dataset}.log",
     conda:
-        "../envs/dlbio.yaml"
+        "../envs/images.yaml"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,

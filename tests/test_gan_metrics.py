@@ -13,7 +13,7 @@ from dlbio.evaluate.domain_metrics import domain_metrics
 from dlbio.evaluate.gan_evaluation import GANEvaluation, evaluation_table
 from dlbio.evaluate.mode_coverage import class_agreement, mode_coverage, total_variation
 from dlbio.models.dcgan import build_gan
-from dlbio.train.gan import GANTrainer, snapshot_files, snapshot_iterations
+from dlbio.train.gan import GANTrainer, snapshot_files, snapshot_iterations, training_tiles
 from dlbio.train.tile_classifier import fit_tile_classifier, predict_tiles
 from test_gan_training import tiny_data, tiny_run
 from test_tile_classifier import PARAMS, toy_tiles
@@ -173,3 +173,10 @@ def test_table_has_one_row_per_run_without_per_class_values(tmp_path):
     table = evaluation_table([tmp_path / "a.json", tmp_path / "b.json"])
     assert list(table.columns) == ["run", "fid", "cell_length_wasserstein"]
     assert list(table["fid"]) == [1.5, 2.5] and table["cell_length_wasserstein"].isna().all()
+
+
+def test_real_tiles_of_a_split_keep_the_run_class_order():
+    store = toy_store(2)  # per class: 10 train then 2 test tiles
+    images, labels, classes = training_tiles(store, ["c", "a"], split="test")
+    assert list(classes) == ["c", "a"] and list(labels) == [1, 1, 0, 0]
+    np.testing.assert_array_equal(images, store["images"][[10, 11, 34, 35]])

@@ -21,6 +21,8 @@ PANELS = {  # column → panel title (lower is better unless marked ↑)
     "cell_length_wasserstein": "cell length W1 (px)",
 }
 
+LOG_SCALE = ("fid", "kid")
+
 
 def plot_scores(table, path, title):
     """One panel per score present in ``table`` (a row per snapshot, column ``iteration``)."""
@@ -34,6 +36,8 @@ def plot_scores(table, path, title):
         floor = column.replace("c2st_", "floor_")
         if floor != column and floor in table:
             ax.plot(table["iteration"], table[floor], "k--", lw=1)
+        if column in LOG_SCALE and (table[column] > 0).all():
+            ax.set_yscale("log")  # the first snapshots are orders of magnitude away
         ax.set_title(PANELS[column], fontsize=9)
         ax.set_xlabel("generator iteration", fontsize=8)
     for ax in axes.flat[len(columns) :]:

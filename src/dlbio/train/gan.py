@@ -318,4 +318,6 @@ def training_tiles(store, classes=None, split="train"):
         raise InputError(f"classes {unknown} are not in the tile store; it has {list(store['classes'])}")
     codes = np.searchsorted(store["classes"], names)
     keep = (store["split"] == split) & np.isin(store["labels"], codes)
-    return store["images"][keep], np.searchsorted(codes, store["labels"][keep]), np.array(names)
+    recode = np.zeros(len(store["classes"]), dtype=np.int64)
+    recode[codes] = np.arange(len(codes))  # store code → position in ``names`` (any order)
+    return store["images"][keep], recode[store["labels"][keep]], np.array(names)
