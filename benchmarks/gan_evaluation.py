@@ -63,7 +63,7 @@ def main():
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     header = ("width", 5), ("features", 8), ("tiles", 6), ("ours s", 8), ("baseline s", 10), ("ratio", 6)
-    print(*(f"{name:>{w}}" for name, w in header + (("FID ours", 12), ("baseline", 12)))))
+    print(*(f"{name:>{w}}" for name, w in header + (("FID ours", 12), ("baseline", 12))))
     for width in args.width:
         torch.manual_seed(0)
         classifier = TileClassifier(6, 2, (48, 80), width).eval()
