@@ -12,6 +12,7 @@ import yaml
 
 from conftest import REPO
 from dlbio.augment.checks import check_image_experiments
+from dlbio.augment.effect import verdict
 from dlbio.augment.images import (
     arm_metrics,
     class_aware_generator,
@@ -22,7 +23,6 @@ from dlbio.augment.images import (
     summarize,
     summary_record,
     synthetic_counts,
-    verdict,
 )
 from dlbio.data.tiles import load_tile_store
 from dlbio.errors import InputError
@@ -140,6 +140,7 @@ def test_summary_pairs_the_arms_by_seed():
         "no clear effect",
     )
     assert verdict(-0.2, 0.1) == "worse"
+    assert verdict(0.01, float("nan")) == "improved"  # one seed: no spread
 
 
 def test_unpaired_runs_are_an_error():

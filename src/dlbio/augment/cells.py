@@ -27,6 +27,7 @@ import torch  # noqa: E402
 from sklearn.neighbors import NearestNeighbors  # noqa: E402
 from torch_geometric.data import Data  # noqa: E402
 
+from dlbio.augment.effect import clearly_positive, verdict  # noqa: E402
 from dlbio.data.cells import SPLITS, knn_graph  # noqa: E402
 from dlbio.errors import InputError  # noqa: E402
 from dlbio.evaluate.classification import per_class_metrics  # noqa: E402
@@ -207,11 +208,6 @@ def summarize(runs):
     return pd.concat([n_seeds, summary], axis=1).reset_index()
 
 
-def clearly_better(mean, std):
-    """A paired difference is a gain only when its mean exceeds its spread over seeds (> 0 with one seed)."""
-    return mean > np.nan_to_num(std)
-
-
 def verdicts(summary, metric="rare_f1"):
     """One plain sentence per fraction × model on whether the GAN arm beat no augmentation and oversampling."""
     lines = []
@@ -220,12 +216,9 @@ def verdicts(summary, metric="rare_f1"):
         for reference in REFERENCES:
             mean, std = getattr(row, f"{metric}_vs_{reference}_mean"), getattr(row, f"{metric}_vs_{reference}_std")
             spread = "one seed: no spread" if np.isnan(std) else f"± {std:.3f}"
-            if clearly_better(mean, std):
-                parts.append(f"beat {reference} ({mean:+.3f} {spread})")
-            elif mean < -np.nan_to_num(std):
-                parts.append(f"did worse than {reference} ({mean:+.3f} {spread})")
-            else:
-                parts.append(f"did not beat {reference} ({mean:+.3f} {spread}: within the spread over seeds)")
+            words = {"improved": "beat", "worse": "did worse than", "no clear effect": "did not beat"}[verdict(mean, std)]
+            within = ": within the spread over seeds" if words == "did not beat" else ""
+            parts.append(f"{words} {reference} ({mean:+.3f} {spread}{within})")
         lines.append(f"fraction {row.fraction:g}, {row.model}: GAN augmentation {'; '.join(parts)} on {metric} "
                      f"over {row.n_seeds} seeds")
     return lines
@@ -242,7 +235,7 @@ def headline(runs, summary, name, experiment, metric="rare_f1"):
         deltas = gan_runs[f"{metric}_vs_{reference}"]
         out[f"{metric}_gan_vs_{reference}"] = round(float(deltas.mean()), 4)
         out[f"{metric}_gan_vs_{reference}_std"] = round(float(deltas.std()), 4) if len(deltas) > 1 else None
-        wins = clearly_better(gan[f"{metric}_vs_{reference}_mean"], gan[f"{metric}_vs_{reference}_std"])
+        wins = clearly_positive(gan[f"{metric}_vs_{reference}_mean"], gan[f"{metric}_vs_{reference}_std"])
         out[f"{metric}_gan_vs_{reference}_wins"] = f"{int(wins.sum())}/{len(gan)}"
     for row in summary.itertuples():
         for m in METRICS:

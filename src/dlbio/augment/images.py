@@ -17,7 +17,8 @@ arm's training set, so the augmented arm takes ``1 + ratio`` times as many steps
 
 Summaries pair the arms by seed: the difference is ``real+synthetic − real`` per seed, then its
 mean and standard deviation (ddof 1) over seeds. A difference is called an improvement only when
-its mean exceeds one standard deviation above zero (a loss likewise below), otherwise "no clear effect".
+its mean exceeds one standard deviation above zero (a loss likewise below; dlbio.augment.effect), otherwise
+"no clear effect".
 """
 
 import logging
@@ -29,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from dlbio.augment.effect import verdict  # noqa: E402
 from dlbio.errors import InputError  # noqa: E402
 from dlbio.evaluate.classification import per_class_metrics  # noqa: E402
 from dlbio.train.gan import load_generator, sample_tiles, training_tiles  # noqa: E402
@@ -184,15 +186,6 @@ def summarize(runs):
                 row |= {f"{name}_mean": values.mean(), f"{name}_std": values.std(ddof=1)}
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def verdict(delta_mean, delta_std):
-    """``improved`` / ``worse`` when the mean difference is more than one std from zero, else ``no clear effect``."""
-    if delta_mean - delta_std > 0:
-        return "improved"
-    if delta_mean + delta_std < 0:
-        return "worse"
-    return "no clear effect"
 
 
 def _headline_rows(summary):
