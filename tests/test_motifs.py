@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from dlbio.data.motifs import as_bits, carries, check_modes, make_sequences, mode_sizes, motif_hits
+from dlbio.data.motifs import as_bits, carries, check_experiment, check_modes, make_sequences, mode_sizes, motif_hits
 from dlbio.errors import InputError
 from dlbio.models.conv1d_gan import MotifCritic, MotifGenerator
-from dlbio.train.motif_gan import count_row, sample_sequences, summary, train_motif_gan
+from dlbio.train.motif_gan import count_row, sample_sequences, straight_through, summary, train_motif_gan
 from test_workflow import snakemake
 
 A, B = "0011001100110011", "0101010101010101"
@@ -41,8 +41,13 @@ def tiny_experiment(**changes):
         "iterations": 3,
         "batch_size": 8,
         "nz": 6,
+        "architecture": "seeds",
         "channels": 3,
+        "critic_channels": None,
         "kernel": 4,
+        "straight_through": False,
+        "ema": 0,
+        "lr_decay": False,
         "n_generated": 20,
         "seed": 0,
     }
@@ -104,6 +109,33 @@ def test_seed_nets_map_noise_to_sequences_and_sequences_to_scores(kernel):
     assert critic(x).shape == (7, 1)
 
 
+def test_pooled_critic_scores_what_a_sequence_contains_not_where():
+    torch.manual_seed(0)
+    critic = MotifCritic(8, 16, 128, pool="max")
+    empty, early, late = torch.zeros(3, 1, 1, 128)
+    early[..., 30:46], late[..., 90:106] = torch.as_tensor(as_bits(A)), torch.as_tensor(as_bits(A))
+    assert torch.allclose(critic(early), critic(late))
+    assert not torch.allclose(critic(early), critic(empty))
+
+
+def test_pooled_kernel_must_fit_with_the_second_convolution():
+    experiment = tiny_experiment(architecture="pooled", kernel=13)
+    with pytest.raises(InputError, match=r"'motifs.x.kernel': 13 is too long .* the pooled critic needs 17"):
+        check_experiment(experiment, "motifs.x")
+    check_experiment(experiment | {"architecture": "seeds"}, "motifs.x")
+
+
+def test_straight_through_shows_bits_and_passes_gradients():
+    probabilities = torch.tensor([[0.3, 0.6, 0.5], [0.2, 0.9, 0.7], [0.0, 1.0, 0.4], [1.0, 0.0, 0.6]], requires_grad=True)
+    bits = straight_through(probabilities, torch.Generator().manual_seed(0))
+    assert set(bits.unique().tolist()) <= {0.0, 1.0}
+    assert bits[:2].tolist() == [[0, 1, 0], [0, 1, 1]]  # rounded (torch rounds 0.5 to even)
+    assert bits[2:, :2].tolist() == [[0, 1], [1, 0]]  # drawn: certain bits are certain
+    weights = torch.arange(12.0).view(4, 3)
+    (weights * bits).sum().backward()
+    assert torch.equal(probabilities.grad, weights)
+
+
 @pytest.mark.parametrize("algorithm", ["gan", "wgan", "wgan-gp"])
 def test_a_few_training_steps_give_finite_losses_and_sequences(algorithm):
     experiment = tiny_experiment()
@@ -115,6 +147,20 @@ def test_a_few_training_steps_give_finite_losses_and_sequences(algorithm):
     assert generated.shape == (20, 16) and set(np.unique(generated)) <= {0, 1}
     _, again = train_motif_gan(sequences, algorithm, experiment, CPU)
     assert again == losses  # seeded: the same config gives the same run on CPU
+
+
+def test_pooled_nets_with_straight_through_ema_and_decay_train_reproducibly():
+    experiment = tiny_experiment(architecture="pooled", critic_channels=5, straight_through=True, ema=0.9, lr_decay=True)
+    experiment["algorithms"] = {"wgan-gp": {"lr": 0.01, "lr_generator": 0.001, "betas": [0.5, 0.9], "n_critic": 2}}
+    sequences, _ = make_sequences(experiment["modes"], 40, 16, seed=0)
+    generator, losses = train_motif_gan(sequences, "wgan-gp", experiment, CPU)
+    assert len(losses) == 3 and np.isfinite(losses).all()
+    assert any(isinstance(layer, torch.nn.ReLU) for layer in generator.modules())
+    generated = sample_sequences(generator, 20, seed=1, device=CPU)
+    again, again_losses = train_motif_gan(sequences, "wgan-gp", experiment, CPU)
+    assert again_losses == losses and np.array_equal(sample_sequences(again, 20, seed=1, device=CPU), generated)
+    plain, _ = train_motif_gan(sequences, "wgan-gp", experiment | {"ema": 0}, CPU)
+    assert not torch.equal(plain.dense.weight, generator.dense.weight)  # the moving average is what is sampled
 
 
 def test_frozen_critic_schedule_trains_only_the_generator():

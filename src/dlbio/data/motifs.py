@@ -11,6 +11,7 @@ import numpy as np
 from dlbio.errors import InputError
 
 FRACTION_TOLERANCE = 1e-6
+POOLED_KERNEL = 5  # the pooled critic's second convolution (dlbio.models.conv1d_gan)
 
 
 def as_bits(sequences):
@@ -46,12 +47,14 @@ def check_modes(modes, length, key):
 
 
 def check_experiment(experiment, key):
-    """:func:`check_modes`, and the critic's kernel must fit in the sequences."""
+    """:func:`check_modes`, and the critic's kernel must fit in the sequences (with the pooled critic's second
+    convolution, :data:`POOLED_KERNEL` − 1 positions more)."""
     check_modes(experiment["modes"], experiment["length"], key)
-    if experiment["kernel"] > experiment["length"]:
+    span = experiment["kernel"] + (POOLED_KERNEL - 1 if experiment["architecture"] == "pooled" else 0)
+    if span > experiment["length"]:
         raise InputError(
-            f"config key '{key}.kernel': {experiment['kernel']} is longer than the sequences "
-            f"('{key}.length' = {experiment['length']})"
+            f"config key '{key}.kernel': {experiment['kernel']} is too long for the sequences "
+            f"('{key}.length' = {experiment['length']}; the {experiment['architecture']} critic needs {span})"
         )
 
 

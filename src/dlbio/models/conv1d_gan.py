@@ -2,11 +2,17 @@
 
 Generator: noise → dense ``(channels, length / 8)`` → batchnorm → two [transposed conv, stride 2,
 batchnorm] → transposed conv to one channel, stride 2 → sigmoid: ``(B, 1, length)`` bit
-probabilities. As in the seeds there is no other nonlinearity. Critic: one valid ``Conv1d``
-with ReLU, flattened, one linear score (a logit for GAN, a Wasserstein score for WGAN-GP).
+probabilities. As in the seeds there is no other nonlinearity unless ``relu`` (after every
+batchnorm). Critic, ``pool="flatten"`` (the seeds): one valid ``Conv1d`` with ReLU, flattened, one
+linear score (a logit for GAN, a Wasserstein score for WGAN-GP); it sums position-specific
+evidence, so it cannot tell whether a motif occurs *somewhere*. ``pool="max"``: two valid
+``Conv1d`` layers with LeakyReLU, each channel's maximum over positions, one linear score: a
+score of which patterns each sequence contains, wherever they are.
 """
 
 from torch import nn
+
+from dlbio.data.motifs import POOLED_KERNEL
 
 UPSAMPLINGS = 3  # stride-2 transposed convolutions: the dense layer writes length / 8 positions
 
@@ -17,13 +23,17 @@ def transposed(cin, cout, kernel):
 
 
 class MotifGenerator(nn.Module):
-    def __init__(self, nz, channels, kernel, length):
+    def __init__(self, nz, channels, kernel, length, relu=False):
         super().__init__()
         self.nz, self.channels, self.start = nz, channels, length // 2**UPSAMPLINGS
         self.dense = nn.Linear(nz, channels * self.start)
-        layers = [nn.BatchNorm1d(channels)]
+
+        def normed():
+            return [nn.BatchNorm1d(channels)] + ([nn.ReLU()] if relu else [])
+
+        layers = normed()
         for _ in range(UPSAMPLINGS - 1):
-            layers += [transposed(channels, channels, kernel), nn.BatchNorm1d(channels)]
+            layers += [transposed(channels, channels, kernel), *normed()]
         layers += [transposed(channels, 1, kernel), nn.Sigmoid()]
         self.layers = nn.Sequential(*layers)
 
@@ -32,11 +42,22 @@ class MotifGenerator(nn.Module):
 
 
 class MotifCritic(nn.Module):
-    def __init__(self, channels, kernel, length):
+    def __init__(self, channels, kernel, length, pool="flatten"):
         super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv1d(1, channels, kernel), nn.ReLU(), nn.Flatten(), nn.Linear(channels * (length - kernel + 1), 1)
-        )
+        if pool == "flatten":
+            self.layers = nn.Sequential(
+                nn.Conv1d(1, channels, kernel), nn.ReLU(), nn.Flatten(), nn.Linear(channels * (length - kernel + 1), 1)
+            )
+        else:
+            self.layers = nn.Sequential(
+                nn.Conv1d(1, channels, kernel),
+                nn.LeakyReLU(0.2),
+                nn.Conv1d(channels, channels, POOLED_KERNEL),
+                nn.LeakyReLU(0.2),
+                nn.AdaptiveMaxPool1d(1),
+                nn.Flatten(),
+                nn.Linear(channels, 1),
+            )
 
     def forward(self, x):
         return self.layers(x)

@@ -8,6 +8,14 @@ seeds' schedule is 1,500 critic steps, then 200 generator steps against the froz
 sampled sequences (generator probabilities rounded at 0.5) are then counted like the training
 set. A mode's *share* is its count over the counts of all modes, so a 40/60 training split is
 matched when the shares are 0.4/0.6.
+
+``architecture: seeds`` is the seeds' nets; ``pooled`` adds ReLUs to the generator and gives the
+critic a maximum over positions (dlbio.models.conv1d_gan). Three options make adversarial
+training reach sharp sequences: ``straight_through`` shows the critic binary sequences, half of
+each generated batch rounded at 0.5 (what is counted) and half drawn as Bernoulli bits from the
+same probabilities (which pass only where the generator is confident), with straight-through
+gradients; ``ema`` samples from an exponential moving average of the generator's weights;
+``lr_decay`` lowers both learning rates linearly to 0 over the generator steps.
 """
 
 import logging
@@ -22,6 +30,9 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from dlbio.data.motifs import make_sequences, motif_hits  # noqa: E402
+from torch.optim.lr_scheduler import LinearLR  # noqa: E402
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E402
+
 from dlbio.models.conv1d_gan import MotifCritic, MotifGenerator  # noqa: E402
 from dlbio.train.gan import (  # noqa: E402
     NonFiniteLoss,
@@ -42,22 +53,39 @@ def mode_labels(n):
 
 
 def build_nets(experiment):
-    """The experiment's generator and critic (``nz``, ``channels``, ``kernel``, ``length``)."""
-    generator = MotifGenerator(experiment["nz"], experiment["channels"], experiment["kernel"], experiment["length"])
-    return generator, MotifCritic(experiment["channels"], experiment["kernel"], experiment["length"])
+    """The experiment's generator and critic (``architecture``, ``nz``, ``channels``, ``critic_channels``, ``kernel``,
+    ``length``)."""
+    pooled, kernel, length = experiment["architecture"] == "pooled", experiment["kernel"], experiment["length"]
+    generator = MotifGenerator(experiment["nz"], experiment["channels"], kernel, length, relu=pooled)
+    critic_channels = experiment.get("critic_channels") or experiment["channels"]
+    return generator, MotifCritic(critic_channels, kernel, length, pool="max" if pooled else "flatten")
+
+
+def straight_through(probabilities, rng):
+    """Binary sequences with the probabilities' gradients: the first half rounded at 0.5, the rest Bernoulli draws."""
+    half = len(probabilities) // 2
+    draws = torch.rand(probabilities[half:].shape, generator=rng).to(probabilities.device) < probabilities[half:]
+    bits = torch.cat([probabilities[:half].round(), draws.float()])
+    return probabilities + (bits - probabilities).detach()
 
 
 def train_motif_gan(sequences, algorithm, experiment, device):
-    """Train a generator on 0/1 ``sequences`` (N, L); returns it and the (critic, generator) loss per generator step.
+    """Train a generator on 0/1 ``sequences`` (N, L); returns the generator to sample from (its moving average
+    with ``ema``) and the (critic, generator) loss per generator step.
 
     ``critic_pretrain`` critic steps against the untrained generator come first; then every
     generator step follows ``n_critic`` critic steps (0 keeps the critic frozen, as in the seeds'
-    second phase; the critic loss is then NaN).
+    second phase; the critic loss is then NaN). ``lr_generator`` (an algorithm override) gives the
+    generator its own learning rate.
     """
     settings = algorithm_settings(algorithm, experiment["algorithms"][algorithm])
     torch.manual_seed(experiment["seed"])
     generator, critic = (net.to(device) for net in build_nets(experiment))
-    opt_g, opt_d = make_optimizer(generator.parameters(), settings), make_optimizer(critic.parameters(), settings)
+    opt_d = make_optimizer(critic.parameters(), settings)
+    opt_g = make_optimizer(generator.parameters(), settings | {"lr": settings.get("lr_generator") or settings["lr"]})
+    iterations = experiment["iterations"]
+    schedules = [LinearLR(opt, 1.0, 0.0, iterations) for opt in (opt_g, opt_d)] if experiment["lr_decay"] else []
+    ema = experiment["ema"] and AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(experiment["ema"]), use_buffers=True)
     rng = torch.Generator().manual_seed(experiment["seed"])
     real = torch.as_tensor(sequences, dtype=torch.float32)[:, None].to(device)
     size = experiment["batch_size"]
@@ -65,10 +93,14 @@ def train_motif_gan(sequences, algorithm, experiment, device):
     def noise():
         return torch.randn(size, generator.nz, generator=rng).to(device)
 
+    def generate():
+        fake = generator(noise())
+        return straight_through(fake, rng) if experiment["straight_through"] else fake
+
     def critic_step():
         x = real[torch.randint(len(real), (size,), generator=rng).to(device)]
         with torch.no_grad():
-            fake = generator(noise())
+            fake = generate()
         loss = critic_loss(algorithm, critic(x), critic(fake))
         if "gp_lambda" in settings:
             mix = torch.rand(size, 1, 1, generator=rng).to(device)
@@ -83,7 +115,7 @@ def train_motif_gan(sequences, algorithm, experiment, device):
 
     def generator_step():
         critic.requires_grad_(False)
-        loss = generator_loss(algorithm, critic(generator(noise())))
+        loss = generator_loss(algorithm, critic(generate()))
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
@@ -93,16 +125,20 @@ def train_motif_gan(sequences, algorithm, experiment, device):
     for _ in range(experiment["critic_pretrain"]):
         critic_step()
     losses = []
-    for iteration in range(experiment["iterations"]):
+    for iteration in range(iterations):
         d_losses = [critic_step() for _ in range(critic_steps(settings, iteration))]
         g_loss = generator_step()
+        if ema:
+            ema.update_parameters(generator)
+        for schedule in schedules:
+            schedule.step()
         if not np.isfinite(d_losses + [g_loss]).all():
             raise NonFiniteLoss(
                 f"{algorithm}: non-finite loss at generator step {iteration + 1} (critic {d_losses}, generator "
                 f"{g_loss}); lower 'lr' under 'algorithms.{algorithm}'"
             )
         losses.append((d_losses[-1] if d_losses else float("nan"), g_loss))
-    return generator, losses
+    return (ema.module if ema else generator), losses
 
 
 @torch.no_grad()
