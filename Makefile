@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
+# Training rules declare gpu=1 and the local profile runs one at a time (one GPU); on a machine
+# without GPUs the cores are the only limit.
+GPUS ?= $(shell nvidia-smi -L 2>/dev/null | wc -l)
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
 
@@ -19,7 +22,7 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 venv: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	$(BIN)/snakemake --cores $(CORES) --profile profiles/local
+	$(BIN)/snakemake --cores $(CORES) --profile profiles/local --resources gpu=$(if $(filter 0,$(GPUS)),$(CORES),$(GPUS))
 	$(BIN)/snakemake --cores $(CORES) --report report.html
 
 test: $(BIN)/.installed

@@ -23,7 +23,7 @@ rule motifs_experiment:
         experiment="[^/]+",
     conda:
         "../envs/images.yaml"
-    threads: 1
+    threads: 2
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 2000 * attempt,

@@ -38,6 +38,8 @@ from dlbio.train.gnn import fit_node_classifier, predict_nodes  # noqa: E402
 ARMS = ("none", "oversample", "gan")
 METRICS = ("rare_recall", "rare_f1", "macro_f1", "accuracy")
 REFERENCES = ("none", "oversample")
+VERDICT_WORDS = {"improved": "beat", "worse": "did worse than", "no clear effect": "did not beat"}
+
 log = logging.getLogger(__name__)
 
 
@@ -216,7 +218,7 @@ def verdicts(summary, metric="rare_f1"):
         for reference in REFERENCES:
             mean, std = getattr(row, f"{metric}_vs_{reference}_mean"), getattr(row, f"{metric}_vs_{reference}_std")
             spread = "one seed: no spread" if np.isnan(std) else f"± {std:.3f}"
-            words = {"improved": "beat", "worse": "did worse than", "no clear effect": "did not beat"}[verdict(mean, std)]
+            words = VERDICT_WORDS[verdict(mean, std)]
             within = ": within the spread over seeds" if words == "did not beat" else ""
             parts.append(f"{words} {reference} ({mean:+.3f} {spread}{within})")
         lines.append(f"fraction {row.fraction:g}, {row.model}: GAN augmentation {'; '.join(parts)} on {metric} "

@@ -28,11 +28,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-
-from dlbio.data.motifs import make_sequences, motif_hits  # noqa: E402
 from torch.optim.lr_scheduler import LinearLR  # noqa: E402
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E402
 
+from dlbio.data.motifs import make_sequences, motif_hits  # noqa: E402
 from dlbio.models.conv1d_gan import MotifCritic, MotifGenerator  # noqa: E402
 from dlbio.train.gan import (  # noqa: E402
     NonFiniteLoss,
@@ -57,7 +56,7 @@ def build_nets(experiment):
     ``length``)."""
     pooled, kernel, length = experiment["architecture"] == "pooled", experiment["kernel"], experiment["length"]
     generator = MotifGenerator(experiment["nz"], experiment["channels"], kernel, length, relu=pooled)
-    critic_channels = experiment.get("critic_channels") or experiment["channels"]
+    critic_channels = experiment["critic_channels"] or experiment["channels"]
     return generator, MotifCritic(critic_channels, kernel, length, pool="max" if pooled else "flatten")
 
 
@@ -85,7 +84,8 @@ def train_motif_gan(sequences, algorithm, experiment, device):
     opt_g = make_optimizer(generator.parameters(), settings | {"lr": settings.get("lr_generator") or settings["lr"]})
     iterations = experiment["iterations"]
     schedules = [LinearLR(opt, 1.0, 0.0, iterations) for opt in (opt_g, opt_d)] if experiment["lr_decay"] else []
-    ema = experiment["ema"] and AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(experiment["ema"]), use_buffers=True)
+    average = get_ema_multi_avg_fn(experiment["ema"])
+    ema = AveragedModel(generator, multi_avg_fn=average, use_buffers=True) if experiment["ema"] else None
     rng = torch.Generator().manual_seed(experiment["seed"])
     real = torch.as_tensor(sequences, dtype=torch.float32)[:, None].to(device)
     size = experiment["batch_size"]
@@ -128,7 +128,7 @@ def train_motif_gan(sequences, algorithm, experiment, device):
     for iteration in range(iterations):
         d_losses = [critic_step() for _ in range(critic_steps(settings, iteration))]
         g_loss = generator_step()
-        if ema:
+        if ema is not None:
             ema.update_parameters(generator)
         for schedule in schedules:
             schedule.step()
@@ -138,7 +138,7 @@ def train_motif_gan(sequences, algorithm, experiment, device):
                 f"{g_loss}); lower 'lr' under 'algorithms.{algorithm}'"
             )
         losses.append((d_losses[-1] if d_losses else float("nan"), g_loss))
-    return (ema.module if ema else generator), losses
+    return (generator if ema is None else ema.module), losses
 
 
 @torch.no_grad()
