@@ -10,7 +10,7 @@ rule cells_prepare:
         "results/cells/{dataset}/prepare.benchmark.tsv"
     conda:
         "../envs/cells.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
@@ -50,7 +50,7 @@ rule cells_train_gnn:
         model="gcn|sage|gat",
     conda:
         "../envs/cells.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,

@@ -32,7 +32,7 @@ rule images_prepare:
         "logs/images/{dataset}/prepare.log",
     conda:
         "../envs/images.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,

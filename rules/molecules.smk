@@ -9,7 +9,7 @@ rule molecules_prepare:
         "logs/molecules/{dataset}/prepare.log",
     conda:
         "../envs/molecules.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
@@ -42,7 +42,7 @@ rule molecules_train_gnn:
         model="gine|mpnn|attentivefp",
     conda:
         "../envs/molecules.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -72,7 +72,7 @@ rule molecules_baseline:
         "logs/molecules/{dataset}/fp_rf.log",
     conda:
         "../envs/molecules.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,

@@ -21,9 +21,11 @@ rule motifs_experiment:
         "results/motifs/{experiment}/benchmark.tsv"
     wildcard_constraints:
         experiment="[^/]+",
+    # the longest independent job: it starts first, in one thread (counts do not depend on --cores)
+    priority: 1
     conda:
         "../envs/images.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 2000 * attempt,

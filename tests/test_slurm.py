@@ -103,10 +103,10 @@ def test_every_job_went_through_sbatch_and_completed(runs):
 
 def test_training_ran_on_the_gpu_partition_with_a_gpu(runs):
     jobs = runs[2].set_index("rule")
-    for rule in ("gan_train", "cells_train_gnn"):
+    for rule, threads in (("gan_train", 2), ("cells_train_gnn", 1)):
         assert jobs.loc[rule, "Partition"] == "gpu"
         assert "gres/gpu=1" in jobs.loc[rule, "AllocTRES"]
-        assert "cpu=2" in jobs.loc[rule, "AllocTRES"]  # the rule's threads
+        assert f"cpu={threads}" in jobs.loc[rule, "AllocTRES"]  # the rule's threads
     for rule in ("cells_prepare", "images_prepare", "cells_baseline"):
         assert jobs.loc[rule, "Partition"] == "norm" and "gpu" not in jobs.loc[rule, "AllocTRES"]
     for rule in ("cells_compare", "gan_sample", "images_simulate"):
