@@ -53,7 +53,8 @@ def main():
     parser.add_argument("--experiment", default="two_modes_alternating")
     parser.add_argument("--iterations", type=int, default=100)
     args = parser.parse_args()
-    config = yaml.safe_load(open("config/config.yaml"))
+    with open("config/config.yaml") as handle:
+        config = yaml.safe_load(handle)
     validate(config, "config/schema.yaml")
     experiment = config["motifs"][args.experiment] | {"iterations": args.iterations}
     rows = []

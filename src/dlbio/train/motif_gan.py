@@ -84,8 +84,9 @@ def train_motif_gan(sequences, algorithm, experiment, device):
     opt_g = make_optimizer(generator.parameters(), settings | {"lr": settings.get("lr_generator") or settings["lr"]})
     iterations = experiment["iterations"]
     schedules = [LinearLR(opt, 1.0, 0.0, iterations) for opt in (opt_g, opt_d)] if experiment["lr_decay"] else []
-    average = get_ema_multi_avg_fn(experiment["ema"])
-    ema = AveragedModel(generator, multi_avg_fn=average, use_buffers=True) if experiment["ema"] else None
+    ema = None
+    if experiment["ema"]:
+        ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(experiment["ema"]), use_buffers=True)
     rng = torch.Generator().manual_seed(experiment["seed"])
     real = torch.as_tensor(sequences, dtype=torch.float32)[:, None].to(device)
     size = experiment["batch_size"]
