@@ -3,7 +3,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo config unless the command line names config files: `--configfile my.yaml` runs my.yaml alone
+# (with the schema's defaults), never the demo's datasets beside it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, "config/schema.yaml")

@@ -22,7 +22,10 @@ rule augment_images_run:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        run=lambda wildcards: config["gan"][augment_images_gan_run(wildcards)],
+        run=lambda wildcards: {
+            key: config["gan"][augment_images_gan_run(wildcards)][key]
+            for key in ("arch", "classes", "width", "nz")
+        },
         fraction=lambda wildcards: float(wildcards.fraction),
         seed=lambda wildcards: int(wildcards.seed),
         synthetic_ratio=lambda wildcards: augment_images_experiment(wildcards)[
@@ -69,7 +72,7 @@ rule augment_images_summary:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 10 * attempt,
     params:
-        cfg=augment_images_experiment,
+        cfg=entry_keys("augment_images", "experiment", "gan_run", "synthetic_ratio"),
     script:
         "../scripts/augment_images_summary.py"
 

@@ -21,10 +21,19 @@ rule augment_cells_run:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
-        experiment=augment_cells_experiment,
-        cells=lambda wildcards: config["cells"][
+        experiment=entry_keys(
+            "augment_cells",
+            "experiment",
+            "rare_type",
+            "target",
+            "models",
+            "gnn",
+            "baseline",
+            "gan",
+        ),
+        graph=lambda wildcards: config["cells"][
             augment_cells_experiment(wildcards)["dataset"]
-        ],
+        ]["graph"],
         fraction=lambda wildcards: float(wildcards.fraction),
         seed=lambda wildcards: int(wildcards.seed),
         device=config["device"],
@@ -83,6 +92,8 @@ rule augment_cells_summary:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 10 * attempt,
     params:
-        experiment=augment_cells_experiment,
+        experiment=entry_keys(
+            "augment_cells", "experiment", "dataset", "rare_type", "fractions", "seeds"
+        ),
     script:
         "../scripts/augment_cells_summary.py"

@@ -15,7 +15,16 @@ rule cells_prepare:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        cfg=lambda wildcards: config["cells"][wildcards.dataset],
+        cfg=entry_keys(
+            "cells",
+            "dataset",
+            "h5ad",
+            "label_key",
+            "seed",
+            "preprocess",
+            "graph",
+            "split",
+        ),
     script:
         "../scripts/cells_prepare.py"
 
@@ -56,7 +65,8 @@ rule cells_train_gnn:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
-        cfg=lambda wildcards: config["cells"][wildcards.dataset],
+        gnn=cells_gnn_settings,
+        seed=lambda wildcards: config["cells"][wildcards.dataset]["seed"],
         device=config["device"],
     script:
         "../scripts/cells_train_gnn.py"
@@ -85,7 +95,7 @@ rule cells_baseline:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 15 * attempt,
     params:
-        cfg=lambda wildcards: config["cells"][wildcards.dataset],
+        cfg=entry_keys("cells", "dataset", "baseline", "seed"),
     script:
         "../scripts/cells_baseline.py"
 

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +13,33 @@ MOLECULE_BUILTIN_PREFIX = "rdkit:"
 wildcard_constraints:
     dataset="[^/]+",
     run="[^/]+",
+
+
+def entry_keys(section, wildcard, *keys):
+    """Params: only ``keys`` of the entry ``config[section][<wildcard>]``, so that a change to any other key
+    of the entry reruns nothing."""
+
+    def params(wildcards):
+        item = config[section][getattr(wildcards, wildcard)]
+        return {key: item[key] for key in keys}
+
+    return params
+
+
+def cells_gnn_settings(wildcards):
+    """The dataset's gnn settings for one model; ``heads`` only for GAT, the one model that reads it."""
+    gnn = dict(config["cells"][wildcards.dataset]["gnn"])
+    if wildcards.model != "gat":
+        del gnn["heads"]
+    return gnn
+
+
+def gan_training_settings(wildcards):
+    """A GAN run's entry without what only sampling reads (a new ``n_samples`` resamples, never retrains)."""
+    run = config["gan"][wildcards.run]
+    return {
+        key: value for key, value in run.items() if key not in ("dataset", "n_samples")
+    }
 
 
 def check_inputs():
@@ -91,6 +120,28 @@ def images_input(wildcards):
 
 def gan_tiles(wildcards):
     return f"results/images/{config['gan'][wildcards.run]['dataset']}/tiles.npz"
+
+
+def gan_scoring(run):
+    """What the run's evaluation (when enabled) and the image augmentation experiments on it need of its
+    tiles, checked before it trains. Rules take it as a param derived from their input (a function of
+    ``input``), which Snakemake does not record: a changed evaluation or experiment never retrains.
+    """
+    evaluation = config["evaluation"]
+    return {
+        "arch": config["gan"][run]["arch"],
+        "classes": config["gan"][run]["classes"],
+        "evaluation": (
+            {key: evaluation[key] for key in ("nearest_k", "n_generated")}
+            if evaluation["enabled"]
+            else None
+        ),
+        "augment_fractions": {
+            name: experiment["fractions"]
+            for name, experiment in config["augment_images"].items()
+            if experiment["gan_run"] == run
+        },
+    }
 
 
 def gan_evaluation_inputs(wildcards):
@@ -232,4 +283,38 @@ def all_targets():
     )
 
 
+def report_arguments():
+    """The command line without ``--report [FILE]`` when it asks for a report of the results as they are."""
+    args = sys.argv[1:]
+    if "--report-after-run" in args:
+        return None
+    for i, arg in enumerate(args):
+        if arg.startswith("--report="):
+            return args[:i] + args[i + 1 :]
+        if arg == "--report":
+            has_file = i + 1 < len(args) and not args[i + 1].startswith("-")
+            return args[:i] + args[i + 1 + has_file :]
+    return None
+
+
+def check_report_is_current():
+    """``--report`` embeds the files as they are: refuse while a job of this config would still (re)run, so a
+    report never shows another config's tables or results made with other settings."""
+    args = report_arguments()
+    if args is None:
+        return
+    dry_run = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args, "--dry-run"],
+        capture_output=True,
+        text=True,
+    )
+    if dry_run.returncode != 0 or "Nothing to be done" not in dry_run.stdout:
+        stats = dry_run.stdout.partition("Job stats:")[2].partition("Reasons:")[0]
+        raise InputError(
+            "the results are not those of this config (another config's, or older settings); "
+            f"run the workflow with the same config first, then --report. Jobs that would run:{stats or dry_run.stderr}"
+        )
+
+
 check_inputs()
+check_report_is_current()

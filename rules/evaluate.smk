@@ -23,6 +23,11 @@ rule images_classifier:
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         classifier=config["evaluation"]["classifier"],
+        scored_by=lambda wildcards, input: {
+            run: gan_scoring(run)
+            for run, entry in config["gan"].items()
+            if entry["dataset"] == wildcards.dataset
+        },
         seed=config["evaluation"]["seed"],
         device=config["device"],
     script:
@@ -61,8 +66,28 @@ rule gan_evaluate:
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=lambda wildcards, attempt: 240 * attempt,
     params:
-        run=lambda wildcards: config["gan"][wildcards.run],
-        evaluation=config["evaluation"],
+        run=entry_keys(
+            "gan",
+            "run",
+            "dataset",
+            "arch",
+            "algorithm",
+            "classes",
+            "width",
+            "nz",
+            "iterations",
+        ),
+        evaluation={
+            key: config["evaluation"][key]
+            for key in (
+                "seed",
+                "n_generated",
+                "nearest_k",
+                "kid_subsets",
+                "kid_subset_size",
+                "c2st",
+            )
+        },
         device=config["device"],
     script:
         "../scripts/evaluate_gan.py"

@@ -31,10 +31,10 @@ rule gan_train:
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=lambda wildcards, attempt: 720 * attempt,
     params:
-        run=lambda wildcards: config["gan"][wildcards.run],
+        run=gan_training_settings,
         device=config["device"],
         checkpoint_dir="results/gan/{run}/checkpoint",
-        max_snapshots=config["evaluation"]["max_snapshots"],
+        scored_by=lambda wildcards, input: gan_scoring(wildcards.run),
     script:
         "../scripts/gan_train.py"
 
@@ -61,7 +61,9 @@ rule gan_sample:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        run=lambda wildcards: config["gan"][wildcards.run],
+        run=entry_keys(
+            "gan", "run", "arch", "classes", "width", "nz", "n_samples", "seed"
+        ),
         device=config["device"],
     script:
         "../scripts/gan_sample.py"

@@ -10,7 +10,7 @@ rule images_simulate:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 15 * attempt,
     params:
-        cfg=lambda wildcards: config["images"][wildcards.dataset],
+        cfg=entry_keys("images", "dataset", "simulate", "size"),
     script:
         "../scripts/images_simulate.py"
 
@@ -37,6 +37,17 @@ rule images_prepare:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        cfg=lambda wildcards: config["images"][wildcards.dataset],
+        cfg=entry_keys(
+            "images",
+            "dataset",
+            "folder",
+            "manifest",
+            "channels",
+            "size",
+            "fit",
+            "intensity",
+            "test_fraction",
+            "seed",
+        ),
     script:
         "../scripts/images_prepare.py"

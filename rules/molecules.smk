@@ -14,7 +14,21 @@ rule molecules_prepare:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        cfg=lambda wildcards: config["molecules"][wildcards.dataset],
+        cfg=entry_keys(
+            "molecules",
+            "dataset",
+            "source",
+            "smiles_column",
+            "id_column",
+            "targets",
+            "task",
+            "threshold",
+            "standardize",
+            "duplicates",
+            "max_rejected_fraction",
+            "seed",
+            "split",
+        ),
     script:
         "../scripts/molecules_prepare.py"
 
@@ -48,7 +62,7 @@ rule molecules_train_gnn:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        cfg=lambda wildcards: config["molecules"][wildcards.dataset],
+        cfg=entry_keys("molecules", "dataset", "targets", "task", "gnn", "seed"),
         device=config["device"],
     script:
         "../scripts/molecules_train_gnn.py"
@@ -77,7 +91,7 @@ rule molecules_baseline:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        cfg=lambda wildcards: config["molecules"][wildcards.dataset],
+        cfg=entry_keys("molecules", "dataset", "targets", "task", "baseline", "seed"),
     script:
         "../scripts/molecules_baseline.py"
 

@@ -16,7 +16,7 @@ runs, generated, kept, losses = run_augmentation(
     classes,
     snakemake.wildcards.experiment,
     params.experiment,
-    params.cells,
+    params.graph,
     params.fraction,
     params.seed,
     resolve_device(params.device),

@@ -10,10 +10,10 @@ from dlbio.train.gnn import fit_node_classifier, predict_nodes
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-out, cfg, arch = snakemake.output, snakemake.params.cfg, snakemake.wildcards.model
+out, params, arch = snakemake.output, snakemake.params, snakemake.wildcards.model
 data, cells, classes = load_cell_graph(snakemake.input.graph, snakemake.input.cells)
-device = resolve_device(snakemake.params.device)
-model, history = fit_node_classifier(arch, data, cfg["gnn"], device, cfg["seed"])
+device = resolve_device(params.device)
+model, history = fit_node_classifier(arch, data, params.gnn, device, params.seed)
 history.to_csv(out.history, sep="\t", index=False)
 proba, hidden = predict_nodes(model, data, device)
 predicted = evaluate_predictions(cells, proba, classes, arch, out.metrics, out.predictions, out.confusion)

@@ -1,11 +1,13 @@
 """Train one GAN run (resuming from its last checkpoint) and write weights, losses and figures."""
 
+import logging
 from pathlib import Path
 
 import torch
 
 from dlbio.data.tiles import load_tile_store
 from dlbio.device import resolve_device
+from dlbio.evaluate.feasibility import check_run_can_be_scored
 from dlbio.io import log_to
 from dlbio.train.gan import GANTrainer, training_tiles
 from dlbio.train.gan_figures import plot_losses, plot_progress
@@ -13,10 +15,12 @@ from dlbio.train.gan_figures import plot_losses, plot_progress
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 out, run = snakemake.output, snakemake.params.run | {"name": snakemake.wildcards.run}
-images, labels, classes = training_tiles(load_tile_store(snakemake.input.tiles), run["classes"])
+store = load_tile_store(snakemake.input.tiles)
+logging.info("tiles per class: %s", check_run_can_be_scored(store, snakemake.params.scored_by, run["name"]))
+images, labels, classes = training_tiles(store, run["classes"])
 device = resolve_device(snakemake.params.device)
 trainer = GANTrainer(
-    run, images, labels, len(classes), device, snakemake.params.checkpoint_dir, snakemake.params.max_snapshots
+    run, images, labels, len(classes), device, snakemake.params.checkpoint_dir, run["max_snapshots"]
 )
 losses = trainer.train()
 torch.save(trainer.generator.state_dict(), out.generator)

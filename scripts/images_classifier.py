@@ -6,6 +6,7 @@ import torch
 from dlbio.data.tiles import load_tile_store
 from dlbio.device import resolve_device
 from dlbio.evaluate.classification import evaluate_predictions
+from dlbio.evaluate.feasibility import check_run_can_be_scored
 from dlbio.io import log_to
 from dlbio.train.tile_classifier import fit_tile_store_classifier, save_tile_classifier
 
@@ -13,6 +14,8 @@ log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 out = snakemake.output
 store = load_tile_store(snakemake.input.tiles)
+for run, scoring in snakemake.params.scored_by.items():  # before training: every run on the tiles can be scored
+    check_run_can_be_scored(store, scoring, run)
 device = resolve_device(snakemake.params.device)
 model, proba = fit_tile_store_classifier(store, snakemake.params.classifier, device, snakemake.params.seed)
 save_tile_classifier(model, out.model)

@@ -30,6 +30,10 @@ from test_workflow import snakemake
 CPU = torch.device("cpu")
 GAN = {"iterations": 3, "batch_size": 8, "hidden": 8, "layers": 1, "nz": 4, "lr": None, "n_critic": None,
        "balanced": True}
+GRAPH = {"k": 5, "metric": "euclidean", "symmetrize": "union"}
+GNN = {"hidden": 8, "layers": 2, "dropout": 0.5, "heads": 2, "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 5,
+       "patience": 5}
+BASELINE = {"C": 1.0, "max_iter": 200}
 
 
 def blobs(n_per_class=40, n_features=6, seed=0):
@@ -62,17 +66,15 @@ def test_unknown_rare_type_and_empty_fraction_are_errors_naming_the_key():
         check_fractions(30, [0.5, 0.01], "B", "exp.fractions")
     data = blobs()
     experiment = {"rare_type": "c1", "fractions": [0.3, 0.001], "target": "original", "models": ["logreg"],
-                  "gnn": {}, "gan": GAN, "dataset": "blobs"}
+                  "gnn": GNN, "baseline": BASELINE, "gan": GAN, "dataset": "blobs"}
     with pytest.raises(InputError, match="augment_cells.x.fractions': fraction 0.001 keeps 0"):
-        run_augmentation(data, np.array(["c0", "c1", "c2"]), "x", experiment, {}, 0.3, 0, CPU)
+        run_augmentation(data, np.array(["c0", "c1", "c2"]), "x", experiment, GRAPH, 0.001, 0, CPU)
 
 
 def test_full_fraction_adds_nothing_and_trains_no_gan():
-    graph = {"k": 5, "metric": "euclidean", "symmetrize": "union"}
-    cells_cfg = {"graph": graph, "baseline": {"C": 1.0, "max_iter": 200}, "gnn": {}}
-    experiment = {"rare_type": "c1", "fractions": [1.0], "target": "original", "models": ["logreg"], "gnn": {},
-                  "gan": GAN, "dataset": "blobs"}
-    runs, generated, kept, losses = run_augmentation(blobs(), np.array(["c0", "c1", "c2"]), "x", experiment, cells_cfg,
+    experiment = {"rare_type": "c1", "fractions": [1.0], "target": "original", "models": ["logreg"], "gnn": GNN,
+                  "baseline": BASELINE, "gan": GAN, "dataset": "blobs"}
+    runs, generated, kept, losses = run_augmentation(blobs(), np.array(["c0", "c1", "c2"]), "x", experiment, GRAPH,
                                                      1.0, 0, CPU)
     assert list(runs["arm"]) == list(ARMS) and (runs["n_added"] == 0).all() and (runs["n_rare_kept"] == 24).all()
     assert runs[["rare_f1", "macro_f1", "accuracy"]].nunique().eq(1).all()
@@ -109,10 +111,10 @@ def test_new_nodes_link_to_k_real_cells_symmetrically_and_old_edges_stay():
 
 def test_conditional_gan_trains_and_samples_the_asked_type():
     data = blobs(n_per_class=60, n_features=4)
-    params = GAN | {"iterations": 300, "batch_size": 32, "hidden": 32, "layers": 2, "nz": 8, "lr": 3e-3,
+    params = GAN | {"iterations": 500, "batch_size": 32, "hidden": 32, "layers": 2, "nz": 8, "lr": 3e-3,
                     "n_critic": 2}
     generator, losses = fit_cell_gan(data.x, data.y, 3, params, CPU, seed=0)
-    assert list(losses["iteration"]) == list(range(1, 301))
+    assert list(losses["iteration"]) == list(range(1, 501))
     assert np.isfinite(losses[["critic_loss", "generator_loss"]].to_numpy()).all()
     centroids = np.stack([data.x[data.y == c].numpy().mean(0) for c in range(3)])
     for label in range(3):

@@ -1,4 +1,4 @@
-"""C2ST: real vs real sits at the floor, real vs noise far from it; per class; determinism; bad input."""
+"""C2ST: real vs real sits at the floor, real vs noise far from it; the verdict; per class; determinism; bad input."""
 
 import numpy as np
 import pytest
@@ -6,12 +6,14 @@ import torch
 
 from dlbio.errors import InputError
 from dlbio.evaluate.c2st import (
+    INCONCLUSIVE,
     MIN_TILES,
     c2st_accuracy,
     c2st_floor,
     c2st_per_class,
     c2st_repeated,
     c2st_wasserstein,
+    verdict,
 )
 
 PARAMS = {"iterations": 100, "batch_size": 16, "width": 8, "lr": 1e-3}
@@ -68,6 +70,23 @@ def test_real_vs_noise_or_blank_is_far_from_the_floor(real, floor, name):
     assert result["wasserstein_mean"] > floor["wasserstein_mean"] + 3
     assert result["accuracy_mean"] > 0.95
     assert np.std(result["wasserstein"]) == pytest.approx(result["wasserstein_std"])
+    assert result["train_accuracy_mean"] > 0.95 and len(result["train_wasserstein"]) == 2
+    assert verdict(result, floor) == "separable"
+
+
+def test_critic_given_too_few_steps_is_inconclusive_on_noise(real):
+    few = PARAMS | {"iterations": 1, "lr": 1e-6}  # the critic barely moves from its initialisation
+    result, floor = c2st_repeated(real, noise(64, 2), few, "cpu", SEEDS), c2st_floor(real, few, "cpu", SEEDS)
+    assert abs(result["train_wasserstein_mean"]) < 0.01 and result["train_accuracy_mean"] < 0.6
+    assert verdict(result, floor) == INCONCLUSIVE
+
+
+def test_critic_that_memorises_its_halves_finds_real_vs_real_indistinguishable():
+    real, memorise = cells(32, 0), PARAMS | {"batch_size": 8, "lr": 3e-3}  # 16 tiles a half: easy to memorise
+    result, floor = c2st_repeated(real, cells(32, 1), memorise, "cpu", SEEDS), c2st_floor(real, memorise, "cpu", SEEDS)
+    assert result["train_accuracy_mean"] > 0.7 and result["train_wasserstein_mean"] > 0.5
+    assert abs(result["accuracy_mean"] - 0.5) < 0.1
+    assert verdict(result, floor) == "indistinguishable"
 
 
 def test_same_seed_same_value_and_global_rng_untouched(real):
@@ -92,7 +111,7 @@ def test_per_class_scores_every_class_beside_its_floor():
     good, bad = result["classes"]["good"], result["classes"]["bad"]
     assert (good["c2st"]["n_real"], good["c2st"]["n_fake"], good["floor"]["n_real"]) == (24, 16, 24)
     assert bad["c2st"]["wasserstein_mean"] > good["c2st"]["wasserstein_mean"] + 3
-    assert bad["c2st"]["accuracy_mean"] > 0.95
+    assert bad["c2st"]["accuracy_mean"] > 0.95 and verdict(bad["c2st"], bad["floor"]) == "separable"
     for kind in ("c2st", "floor"):
         per_split = (np.array(good[kind]["wasserstein"]) + bad[kind]["wasserstein"]) / 2
         assert result["mean"][kind]["wasserstein"] == pytest.approx(per_split.tolist())
@@ -110,8 +129,10 @@ def test_bad_input_fails_before_training(real):
         c2st_floor(real[:7], PARAMS, "cpu", SEEDS)
     with pytest.raises(InputError, match="uint8 array"):
         c2st_accuracy(real.astype(np.float32), real, PARAMS, "cpu", 0)
-    with pytest.raises(InputError, match=r"unknown C2ST parameters \['repeats'\]"):
+    with pytest.raises(InputError, match=r"missing \[\], unknown \['repeats'\]"):
         c2st_repeated(real, real, PARAMS | {"repeats": 3}, "cpu", SEEDS)
+    with pytest.raises(InputError, match=r"missing \['lr', 'width'\], unknown \[\]"):  # the config holds the defaults
+        c2st_floor(real, {"iterations": 10, "batch_size": 8}, "cpu", SEEDS)
     with pytest.raises(InputError, match="'iterations' must be a positive integer"):
         c2st_repeated(real, real, PARAMS | {"iterations": 0}, "cpu", SEEDS)
     with pytest.raises(InputError, match="at least one seed"):

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import scanpy as sc
+import scipy.sparse as sp
 import torch
 
-from dlbio.data.cells import load_cell_graph, load_cells, prepare_cell_dataset, preprocess
+from dlbio.data.cells import check_declared_input, load_cell_graph, load_cells, prepare_cell_dataset, preprocess
 from dlbio.errors import InputError
 from dlbio.io import save_tensors
 
@@ -68,9 +70,55 @@ def test_counts_preprocessing_applies_qc_hvg_and_pca(counts_h5ad, preprocess_par
     assert abs(out.X.mean()) < 1e-3
 
 
-def test_counts_mode_rejects_normalised_data(pbmc, preprocess_params):
-    with pytest.raises(InputError, match="'counts' but the matrix has negative values; use 'normalized'"):
-        preprocess(pbmc, preprocess_params)
+KEY = "cells.x.preprocess.input"
+
+
+@pytest.fixture
+def sparse_counts(counts_h5ad):
+    """The simulated raw counts as a CSR matrix."""
+    adata = load_cells(str(counts_h5ad), "cell_type")
+    adata.X = sp.csr_matrix(adata.X)
+    return adata
+
+
+def log_normalised(adata):
+    adata = adata.copy()
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    return adata
+
+
+def test_declared_input_that_fits_the_data_passes(pbmc, sparse_counts):
+    check_declared_input(pbmc, "normalized", "pbmc")
+    check_declared_input(sparse_counts, "counts", "counts.h5ad")
+    check_declared_input(log_normalised(sparse_counts), "normalized", "lognorm.h5ad")
+
+
+def test_counts_with_negative_values_suggest_normalized(pbmc):
+    with pytest.raises(
+        InputError, match=rf"'{KEY}' is 'counts' but 'pbmc' has negative values \(min -2.03\d*\).*use 'normalized'"
+    ):
+        check_declared_input(pbmc, "counts", "pbmc", key=KEY)
+
+
+def test_counts_with_fractions_suggest_normalized(sparse_counts):
+    with pytest.raises(InputError, match=rf"'{KEY}' is 'counts' but 'ln.h5ad' has non-integer values \(e.g. \d+\.\d+"):
+        check_declared_input(log_normalised(sparse_counts), "counts", "ln.h5ad", key=KEY)
+
+
+def test_raw_counts_declared_normalized_suggest_counts(sparse_counts):
+    with pytest.raises(
+        InputError, match=rf"'{KEY}' is 'normalized' but 'c.h5ad' looks like raw counts.*per cell is 1036.*'counts'"
+    ):
+        check_declared_input(sparse_counts, "normalized", "c.h5ad", key=KEY)
+
+
+def test_big_sparse_data_are_checked_on_a_sample_of_cells():
+    counts = sp.csr_matrix(np.random.default_rng(0).poisson(20, (25_000, 40)).astype(np.float32))
+    adata = sc.AnnData(counts)
+    check_declared_input(adata, "counts", "big.h5ad")
+    with pytest.raises(InputError, match="'big.h5ad' looks like raw counts"):
+        check_declared_input(adata, "normalized", "big.h5ad")
 
 
 def test_qc_that_removes_every_cell_is_an_error(counts_h5ad, preprocess_params):
@@ -112,3 +160,9 @@ def test_prepared_graph_round_trips_as_tensors(counts_h5ad, preprocess_params, t
 def test_prepare_errors_name_the_dataset(counts_h5ad, preprocess_params):
     with pytest.raises(InputError, match=r"dataset cells.sim: graph.k = 500"):
         prepare_cell_dataset("sim", dataset_config(str(counts_h5ad), preprocess_params, k=500))
+    normalized = preprocess_params | {"input": "normalized"}
+    with pytest.raises(
+        InputError,
+        match=r"dataset cells.sim: config key 'cells.sim.preprocess.input' is 'normalized' but '.*counts.h5ad' looks",
+    ):
+        prepare_cell_dataset("sim", dataset_config(str(counts_h5ad), normalized))

@@ -6,13 +6,13 @@ import torch
 from dlbio.errors import InputError
 from dlbio.models.dcgan import ARCHS, build_gan, fitted_kernel
 
-SIZE, NZ = (32, 48), 16
+SIZE, NZ, WIDTH = (32, 48), 16, 8
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("batchnorm", [True, False])
 def test_shapes_at_any_tile_size(arch, batchnorm):
-    generator, critics = build_gan(arch, 3, 2, SIZE, width=8, nz=NZ, critic_batchnorm=batchnorm)
+    generator, critics = build_gan(arch, 3, 2, SIZE, width=WIDTH, nz=NZ, critic_batchnorm=batchnorm)
     k = 3 if arch == "dcgan-starshaped" else 1
     x = generator(torch.randn(5, NZ))
     assert x.shape == (5, k, 2, *SIZE)
@@ -43,7 +43,7 @@ def red_and_green_noise_gradients(generator, output):
 @pytest.mark.parametrize("arch", ["dcgan-separable", "dcgan-starshaped"])
 def test_red_channel_ignores_the_green_only_noise(arch):
     torch.manual_seed(0)
-    generator, _ = build_gan(arch, 3, 2, SIZE, width=8, nz=NZ)
+    generator, _ = build_gan(arch, 3, 2, SIZE, width=WIDTH, nz=NZ)
     red_grad, green_grad = red_and_green_noise_gradients(generator, output=-1)
     half = NZ // 2
     assert red_grad[:, half:].abs().max() == 0
@@ -53,14 +53,14 @@ def test_red_channel_ignores_the_green_only_noise(arch):
 
 def test_plain_dcgan_red_depends_on_all_noise():
     torch.manual_seed(0)
-    generator, _ = build_gan("dcgan", 1, 2, SIZE, width=8, nz=NZ)
+    generator, _ = build_gan("dcgan", 1, 2, SIZE, width=WIDTH, nz=NZ)
     red_grad, _ = red_and_green_noise_gradients(generator, output=0)
     assert red_grad[:, NZ // 2 :].abs().max() > 0
 
 
 def test_starshaped_gives_every_class_the_same_red_channel():
     torch.manual_seed(0)
-    generator, critics = build_gan("dcgan-starshaped", 4, 2, SIZE, width=8, nz=NZ)
+    generator, critics = build_gan("dcgan-starshaped", 4, 2, SIZE, width=WIDTH, nz=NZ)
     x = generator(torch.randn(6, NZ))
     assert torch.equal(x[:, :, 0], x[:, :1, 0].expand_as(x[:, :, 0]))
     assert (x[:, 0, 1] - x[:, 1, 1]).abs().max() > 0
@@ -69,8 +69,8 @@ def test_starshaped_gives_every_class_the_same_red_channel():
 
 def test_bad_sizes_and_names_are_errors():
     with pytest.raises(InputError, match=r"tile size 40×80: both sides must be multiples of 16"):
-        build_gan("dcgan", 1, 2, (40, 80))
+        build_gan("dcgan", 1, 2, (40, 80), WIDTH, NZ)
     with pytest.raises(InputError, match="unknown GAN architecture 'stylegan'"):
-        build_gan("stylegan", 1, 2, SIZE)
+        build_gan("stylegan", 1, 2, SIZE, WIDTH, NZ)
     with pytest.raises(InputError, match="need ≥ 2 channels"):
-        build_gan("dcgan-separable", 1, 1, SIZE)
+        build_gan("dcgan-separable", 1, 1, SIZE, WIDTH, NZ)

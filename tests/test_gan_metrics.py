@@ -10,7 +10,8 @@ from dlbio.errors import InputError
 from dlbio.io import write_json
 from dlbio.evaluate.cell_stats import cell_length, cell_lengths, latent_lengths, length_distance
 from dlbio.evaluate.domain_metrics import domain_metrics
-from dlbio.evaluate.gan_evaluation import GANEvaluation, evaluation_table
+from dlbio.evaluate.c2st import INCONCLUSIVE
+from dlbio.evaluate.gan_evaluation import HELD_OUT, GANEvaluation, evaluation_table, flat_c2st
 from dlbio.evaluate.mode_coverage import class_agreement, mode_coverage, total_variation
 from dlbio.models.dcgan import build_gan
 from dlbio.train.gan import GANTrainer, snapshot_files, snapshot_iterations, training_tiles
@@ -19,6 +20,7 @@ from test_gan_training import tiny_data, tiny_run
 from test_tile_classifier import PARAMS, toy_tiles
 
 CPU = torch.device("cpu")
+KID = {"nearest_k": 5, "kid_subsets": 100, "kid_subset_size": 50, "seed": 0}  # the evaluation.* keys
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +33,10 @@ def toy():
 
 def test_fid_of_a_set_with_itself_is_zero(toy):
     classifier, images, labels = toy
-    same = domain_metrics(classifier, images, images, CPU, kid_subset_size=50)
+    same = domain_metrics(classifier, images, images, CPU, **KID)
     assert same["fid"] == pytest.approx(0, abs=1e-3)
     assert same["precision"] == same["recall"] == same["coverage"] == 1
-    other = domain_metrics(classifier, images[labels == 0], images[labels == 1], CPU, kid_subset_size=50)
+    other = domain_metrics(classifier, images[labels == 0], images[labels == 1], CPU, **KID)
     assert other["fid"] > 100 * max(same["fid"], 1e-3) and other["kid"] > 0
     assert other["precision"] < 0.2 and other["coverage"] < 0.2
 
@@ -42,10 +44,11 @@ def test_fid_of_a_set_with_itself_is_zero(toy):
 def test_kid_is_reproducible_and_prdc_needs_enough_tiles(toy):
     classifier, images, labels = toy
     a, b = images[labels == 0], images[labels == 2]
-    first = domain_metrics(classifier, a, b, CPU, kid_subsets=5, kid_subset_size=10, seed=3)
-    assert domain_metrics(classifier, a, b, CPU, kid_subsets=5, kid_subset_size=10, seed=3) == first
+    small = KID | {"kid_subsets": 5, "kid_subset_size": 10, "seed": 3}
+    first = domain_metrics(classifier, a, b, CPU, **small)
+    assert domain_metrics(classifier, a, b, CPU, **small) == first
     with pytest.raises(InputError, match="more than nearest_k = 5 tiles"):
-        domain_metrics(classifier, a, b[:5], CPU)
+        domain_metrics(classifier, a, b[:5], CPU, **KID)
 
 
 def test_mode_coverage_detects_a_generator_of_one_class(toy):
@@ -157,10 +160,14 @@ def test_pooled_generator_is_scored_with_its_snapshots(toy, tmp_path):
     evaluation = GANEvaluation(run, toy_store(10), classifier, params, CPU)
     summary, table, fake, rows = evaluation.evaluate(tmp_path / "iter_0000002.pt", snapshot_files(tmp_path))
     assert summary["n_real"] == 30 and summary["n_generated"] == 24 and fake.shape == (24, 2, 16, 32)
-    assert 0 <= summary["c2st_accuracy_mean"] <= 1 and 0 <= summary["floor_accuracy_mean"] <= 1
+    # untrained generators, a 2-step critic (as a 100-iteration GAN with C2ST at 0.50 ± 0.00): no C2ST number
+    assert summary["c2st_verdict"] == INCONCLUSIVE and summary["c2st_train_accuracy_mean"] < 0.6
+    assert summary["c2st_accuracy_mean"] is None and summary["c2st_wasserstein_std"] is None
+    assert 0 <= summary["floor_accuracy_mean"] <= 1
     assert summary["modes_expected"] == 3 and 0 <= summary["mode_tv"] <= 1
     assert "class_agreement" not in summary and not any("/" in k and "assigned" not in k for k in summary)
-    assert list(table["iteration"]) == [1, 2] and table["c2st_wasserstein_mean"].notna().all()
+    assert list(table["iteration"]) == [1, 2] and table["c2st_wasserstein_mean"].isna().all()
+    assert (table["c2st_verdict"] == INCONCLUSIVE).all()
     assert table.loc[1, "fid"] == summary["fid"]
     assert set(rows) <= {-1, 0, 1, 2} and len(rows) == 24
 
@@ -173,6 +180,21 @@ def test_table_has_one_row_per_run_without_per_class_values(tmp_path):
     table = evaluation_table([tmp_path / "a.json", tmp_path / "b.json"])
     assert list(table.columns) == ["run", "fid", "cell_length_wasserstein"]
     assert list(table["fid"]) == [1.5, 2.5] and table["cell_length_wasserstein"].isna().all()
+
+
+def test_flat_c2st_blanks_the_held_out_scores_of_an_inconclusive_test_only():
+    floor = {"wasserstein_mean": 0.1, "wasserstein_std": 0.1, "accuracy_mean": 0.5, "accuracy_std": 0.05}
+    floor |= {"train_wasserstein_mean": 0.2, "train_accuracy_mean": 0.8}
+    learned = {"wasserstein_mean": 5.0, "wasserstein_std": 0.5, "accuracy_mean": 0.9, "accuracy_std": 0.02}
+    learned |= {"train_wasserstein_mean": 6.0, "train_accuracy_mean": 0.95}
+    separable = flat_c2st({"c2st": learned, "floor": floor}, "/a")
+    assert separable["c2st_verdict/a"] == "separable" and separable["c2st_wasserstein_mean/a"] == 5.0
+    stuck = flat_c2st({"c2st": learned | {"train_wasserstein_mean": 0.05}, "floor": floor})  # a critic near its init
+    assert stuck["c2st_verdict"] == INCONCLUSIVE and stuck["c2st_train_wasserstein_mean"] == 0.05
+    assert all(stuck[f"c2st_{k}"] is None for k in HELD_OUT) and stuck["floor_accuracy_mean"] == 0.5
+    assert flat_c2st({"c2st": learned | {"train_accuracy_mean": 0.55}, "floor": floor})["c2st_verdict"] == INCONCLUSIVE
+    chance = flat_c2st({"c2st": learned | {"accuracy_mean": 0.55}, "floor": floor})
+    assert chance["c2st_verdict"] == "indistinguishable" and chance["c2st_accuracy_mean"] == 0.55
 
 
 def test_real_tiles_of_a_split_keep_the_run_class_order():

@@ -20,6 +20,7 @@ PARAMS = {
     "max_epochs": 150,
     "patience": 20,
 }
+ARCH = {k: PARAMS[k] for k in ("hidden", "layers", "dropout", "heads")}  # NodeClassifier's settings
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def blobs():
 @pytest.mark.parametrize("arch", sorted(ENCODERS))
 def test_forward_backward_reaches_every_parameter(blobs, arch):
     torch.manual_seed(0)
-    model = NodeClassifier(arch, 8, 3, hidden=16, heads=4)
+    model = NodeClassifier(arch, 8, 3, **ARCH)
     logits = model(blobs.x, model.adjacency(blobs))
     assert logits.shape == (180, 3)
     torch.nn.functional.cross_entropy(logits, blobs.y).backward()
@@ -53,7 +54,7 @@ def test_forward_backward_reaches_every_parameter(blobs, arch):
 @pytest.mark.parametrize("arch", sorted(ENCODERS))
 def test_sparse_adjacency_gives_the_edge_index_output(blobs, arch):
     torch.manual_seed(0)
-    model = NodeClassifier(arch, 8, 3, hidden=16, heads=4).eval()
+    model = NodeClassifier(arch, 8, 3, **ARCH).eval()
     extra = {"edge_weight": blobs.edge_weight} if arch == "gcn" else {}
     reference = model.encoder(blobs.x, blobs.edge_index, **extra)
     assert torch.allclose(model.embed(blobs.x, model.adjacency(blobs)), reference, atol=1e-5)
@@ -78,9 +79,16 @@ def test_same_seed_gives_identical_training(blobs):
 
 def test_unknown_architecture_is_named():
     with pytest.raises(InputError, match="unknown model 'gin'; choose from"):
-        NodeClassifier("gin", 8, 3)
+        NodeClassifier("gin", 8, 3, **ARCH)
+
+
+def test_gat_requires_heads_and_the_others_ignore_them():
+    with pytest.raises(InputError, match="gnn.heads is required for GAT"):
+        NodeClassifier("gat", 8, 3, **{**ARCH, "heads": None})
+    for arch in ("gcn", "sage"):
+        NodeClassifier(arch, 8, 3, **{**ARCH, "heads": None})
 
 
 def test_gat_width_must_split_over_heads():
     with pytest.raises(InputError, match=r"gnn.hidden \(10\) must be a multiple of gnn.heads \(4\)"):
-        NodeClassifier("gat", 8, 3, hidden=10, heads=4)
+        NodeClassifier("gat", 8, 3, **{**ARCH, "hidden": 10})

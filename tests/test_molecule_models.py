@@ -13,6 +13,7 @@ from dlbio.train.molecule_gnn import TargetScaler, fit_molecule_model, masked_lo
 
 ATOM, BOND = 7, 3
 PARAMS = {"hidden": 32, "layers": 2, "dropout": 0.0, "lr": 3e-3, "batch_size": 16, "max_epochs": 60, "patience": 10}
+FINGERPRINT = {"radius": 2, "n_bits": 2048}
 
 
 def random_molecule(rng, n_tasks=2):
@@ -30,7 +31,7 @@ def test_forward_backward_on_a_batch(arch):
     rng = np.random.default_rng(0)
     batch = Batch.from_data_list([random_molecule(rng) for _ in range(5)])
     torch.manual_seed(0)
-    model = build_molecule_model(arch, ATOM, BOND, 2, hidden=16, layers=2)
+    model = build_molecule_model(arch, ATOM, BOND, 2, hidden=16, layers=2, dropout=0.1)
     out = model(batch)
     assert out.shape == (5, 2)
     masked_loss(out, batch.y, "regression").backward()
@@ -39,7 +40,7 @@ def test_forward_backward_on_a_batch(arch):
 
 def test_unknown_model_is_named():
     with pytest.raises(InputError, match="unknown molecule model 'chemprop'"):
-        build_molecule_model("chemprop", ATOM, BOND, 1)
+        build_molecule_model("chemprop", ATOM, BOND, 1, 16, 2, 0.1)
 
 
 def test_missing_labels_do_not_count():
@@ -71,10 +72,10 @@ def test_training_beats_the_mean_predictor(arch):
 def test_fingerprint_forest_learns_a_substructure_label():
     smiles = ["c1ccccc1" + "C" * i for i in range(12)] + ["C" * (i + 2) + "O" for i in range(12)]
     y = np.array([[1.0]] * 12 + [[0.0]] * 12)
-    fingerprints = morgan_fingerprints(smiles)
+    fingerprints = morgan_fingerprints(smiles, **FINGERPRINT)
     assert fingerprints.shape == (24, 2048) and set(np.unique(fingerprints)) <= {0, 1}
     train = np.arange(24) % 3 != 0
-    proba = fit_predict_forest(fingerprints, y, train, "classification", n_estimators=50)
+    proba = fit_predict_forest(fingerprints, y, train, "classification", n_estimators=50, seed=0)
     assert ((proba[~train, 0] > 0.5) == (y[~train, 0] == 1)).all()
 
 

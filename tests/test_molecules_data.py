@@ -387,3 +387,42 @@ def test_dataset_errors_name_the_entry_and_carry_the_rejected_rows(dataset_cfg, 
 def test_stratified_split_needs_both_classes():
     with pytest.raises(InputError, match="needs both classes; all 40 molecules are 0"):
         split_molecules(["C"] * 40, np.zeros(40), "stratified", 0.1, 0.1, seed=0)
+
+
+def csv_cfg(dataset_cfg, path, **changes):
+    cfg = dataset_cfg | {"source": str(path), "smiles_column": "smiles", "targets": ["y"], "threshold": None}
+    return cfg | {"split": {"method": "random", "val": 0.2, "test": 0.2}} | changes
+
+
+def test_target_missing_in_every_row_names_key_target_and_file(dataset_cfg, tmp_path):
+    path = write(tmp_path / "m.csv", "smiles,y,z\nCCO,1.5,\nCCN,2.5,NA\nCCC,3.5,\n")
+    with pytest.raises(
+        InputError,
+        match=r"dataset molecules.demo: config key 'molecules.demo.targets': target 'z' is missing in all 3 rows "
+        r"of '.*m.csv'",
+    ):
+        prepare_molecule_dataset("demo", csv_cfg(dataset_cfg, path, task="regression", targets=["y", "z"]))
+
+
+def test_constant_target_names_key_target_and_file(dataset_cfg, tmp_path):
+    path = write(tmp_path / "m.csv", "smiles,y,z\nCCO,5,1\nCCN,5,2\nCCC,5,3\nxyz,6,\n")
+    cfg = csv_cfg(dataset_cfg, path, task="regression", max_rejected_fraction=0.5)
+    with pytest.raises(
+        InputError,
+        match=r"config key 'molecules.demo.targets': target 'y' of '.*m.csv' has only the value 5 over the 3 kept "
+        r"molecules; a constant target leaves nothing to learn",
+    ):
+        prepare_molecule_dataset("demo", cfg)
+    path = write(tmp_path / "m.csv", "smiles,y,z\nCCO,1,\nCCN,2,\nCCC,3,\nxyz,4,1\n")
+    with pytest.raises(InputError, match=r"target 'z' of '.*m.csv' has no values over the 3 kept molecules"):
+        prepare_molecule_dataset("demo", cfg | {"targets": ["y", "z"]})
+
+
+def test_one_class_after_threshold_names_key_target_and_file(dataset_cfg, tmp_path):
+    path = write(tmp_path / "m.csv", "smiles,y\nCCO,6\nCCN,6.5\nCCC,5\nCCCl,4\n")
+    with pytest.raises(
+        InputError,
+        match=r"dataset molecules.demo: config key 'molecules.demo.targets': target 'y' of '.*m.csv' has only class 0 "
+        r"over the 4 kept molecules; a classifier needs both classes 0 and 1 \(threshold 7\)",
+    ):
+        prepare_molecule_dataset("demo", csv_cfg(dataset_cfg, path, threshold=7.0))

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 
+from dlbio.evaluate.c2st import INCONCLUSIVE
 from dlbio.evaluate.summary import summary_table
 
 
@@ -28,10 +29,10 @@ def table(tmp_path):
         tmp_path / "mol.tsv", [{"model": "mpnn", "rmse": 0.6}, {"model": "gine", "rmse": 0.7}, {"model": "fp_rf", "rmse": 0.55}]
     )
     active = write_tsv(tmp_path / "active.tsv", [{"model": "gine", "roc_auc": 0.86}, {"model": "fp_rf", "roc_auc": 0.93}])
-    gan = write_json(
-        tmp_path / "evaluation.json",
-        {"c2st_wasserstein_mean": 0.7, "c2st_wasserstein_std": 0.1, "floor_wasserstein_mean": 0.05, "mode_tv": 0.2},
-    )
+    gan = {"c2st_verdict": "separable", "c2st_wasserstein_mean": 0.7, "c2st_wasserstein_std": 0.1}
+    gan |= {"floor_wasserstein_mean": 0.05, "mode_tv": 0.2}
+    stuck = gan | {"c2st_verdict": INCONCLUSIVE, "c2st_wasserstein_mean": None, "c2st_wasserstein_std": None}
+    gan, stuck = write_json(tmp_path / "evaluation.json", gan), write_json(tmp_path / "stuck.json", stuck)
     images = write_json(
         tmp_path / "images.json",
         {
@@ -55,8 +56,8 @@ def table(tmp_path):
         ],
     )
     return summary_table(
-        {"pbmc": cells}, {"cmet": molecules, "active": active}, {"demo": gan}, {"demo": images}, {"rare": cells_aug},
-        {"two": motifs},
+        {"pbmc": cells}, {"cmet": molecules, "active": active}, {"demo": gan, "stuck": stuck}, {"demo": images},
+        {"rare": cells_aug}, {"two": motifs},
     )
 
 
@@ -77,11 +78,19 @@ def test_best_model_is_compared_with_its_baseline(table):
 
 def test_gan_c2st_beside_its_floor_and_augmentation_deltas_with_spread(table):
     c2st = one(table, "gan", "demo", "C2ST Wasserstein estimate (real vs generated)")
-    assert (c2st["value"], c2st["reference_value"], c2st["spread"]) == (0.7, 0.05, 0.1)
+    assert (c2st["value"], c2st["reference_value"], c2st["spread"], c2st["verdict"]) == (0.7, 0.05, 0.1, "separable")
     images = table[table["path"] == "augment_images"].iloc[0]
     assert images["difference"] == pytest.approx(0.05) and images["spread"] == 0.03
     rare = table[table["path"] == "augment_cells"]
     assert list(rare["value"]) == [0.1, -0.02] and list(rare["spread"]) == [0.05, 0.04]
+
+
+def test_inconclusive_c2st_has_no_value_but_says_why(table):
+    c2st = one(table, "gan", "stuck", "C2ST Wasserstein estimate (real vs generated)")
+    assert c2st["verdict"] == INCONCLUSIVE and c2st["reference_value"] == 0.05
+    assert pd.isna(c2st["value"]) and pd.isna(c2st["difference"]) and pd.isna(c2st["spread"])
+    assert one(table, "gan", "stuck", "mode total-variation distance")["value"] == 0.2
+    assert table.loc[table["path"] != "gan", "verdict"].isna().all()
 
 
 def test_motif_rows_show_the_split_against_training(table):

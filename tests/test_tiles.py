@@ -116,10 +116,10 @@ def test_uint16_dtype_and_per_image_intensity(sim_dir):
     table = list_images(sim_dir)
     path = table["path"].iloc[0]
     raw = tifffile.imread(path)
-    store, _ = build_tile_store(table.head(3), [0, 1], (48, 80), "crop", "dtype", 0.2, 0)
+    store, _ = build_tile_store(table.head(3), [0, 1], (48, 80), "crop", "dtype", 1 / 3, 0)
     assert sorted(store["split"]) == ["test", "train", "train"]
     np.testing.assert_array_equal(store["images"][0], np.rint(raw / 65535 * 255).astype(np.uint8))
-    per_image, _ = build_tile_store(table.head(3), [1], (48, 80), "crop", "image", 0.2, 0, threads=1)
+    per_image, _ = build_tile_store(table.head(3), [1], (48, 80), "crop", "image", 0.5, 0, threads=1)
     assert per_image["images"].shape == (3, 1, 48, 80)
     assert (per_image["images"].min(axis=(1, 2, 3)) == 0).all()
     assert (per_image["images"].max(axis=(1, 2, 3)) == 255).all()
@@ -148,7 +148,7 @@ def test_manifest_without_split_gets_one(lin_pngs, tmp_path):
 
 
 def test_crop_pad_and_resize_fit_the_size(tmp_path):
-    img = np.arange(30 * 100, dtype=np.uint16).reshape(30, 100) + 1
+    img = np.arange(30 * 100, dtype=np.uint16).reshape(30, 100) * 20 + 1  # up to 59981: uses the uint16 range
     path = tmp_path / "a" / "wide.tif"
     path.parent.mkdir()
     tifffile.imwrite(path, img)
@@ -256,6 +256,65 @@ def test_truncated_png_is_named(tmp_path):
         prepare_image_dataset("bad", config(folder=str(tmp_path), channels=[0], test_fraction=0.5))
 
 
+def write_classes(root, sizes, arr):
+    """``sizes[c]`` copies of ``arr`` as ``root/<c>/xN.png``."""
+    return [write_png(root / c / f"x{i}.png", arr) for c, n in sizes.items() for i in range(n)]
+
+
+def test_bad_file_is_named_before_class_sizes(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 255, (48, 80, 3), np.uint8)
+    write_classes(tmp_path / "d", {"a": 5}, noise)
+    cut = write_png(tmp_path / "d" / "b" / "cut.png", noise)
+    cut.write_bytes(cut.read_bytes()[:300])
+    with pytest.raises(InputError, match=r"dataset images.bad: '.*b/cut.png' is not a readable image"):
+        prepare_image_dataset("bad", config(folder=str(tmp_path / "d")))
+    write_png(tmp_path / "e" / "b" / "gray.png", noise[..., 0])
+    write_classes(tmp_path / "e", {"a": 5}, noise)
+    with pytest.raises(InputError, match=r"b/gray.png' has 1 channel\(s\); channels \[0, 1\] need at least 2"):
+        prepare_image_dataset("gray", config(folder=str(tmp_path / "e")))
+
+
+def test_class_size_error_names_class_need_and_key(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 255, (48, 80, 3), np.uint8)
+    write_classes(tmp_path, {"a": 5, "b": 2}, noise)
+    with pytest.raises(
+        InputError,
+        match=r"dataset images.few: classes with too few images to split "
+        r"\(need 5 per class for images.few.test_fraction = 0.2\): 'b' \(2\); add images or give the split",
+    ):
+        prepare_image_dataset("few", config(folder=str(tmp_path)))
+    store, _ = prepare_image_dataset("few", config(folder=str(tmp_path), test_fraction=0.5))
+    assert sorted(store["split"][store["labels"] == 1]) == ["test", "train"]
+
+
+def test_dtype_intensity_rejects_12_bit_data_in_uint16_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        img = rng.integers(0, 4096, (2, 48, 80), dtype=np.uint16)
+        (tmp_path / "ab"[i % 2]).mkdir(exist_ok=True)
+        tifffile.imwrite(tmp_path / "ab"[i % 2] / f"c{i}.tif", img, photometric="minisblack")
+    with pytest.raises(
+        InputError,
+        match=r"dataset images.cam: config key 'images.cam.intensity' is 'dtype' but the brightest pixel "
+        r"\(channels \[0, 1\]\) of all 10 images is 4095 in '.*c\d.tif', only 6.2% of the uint16 range 0..65535 "
+        r"\(under 12.5%.*near-black; use 'minmax' .* or 'image'",
+    ):
+        prepare_image_dataset("cam", config(folder=str(tmp_path), test_fraction=0.4))
+    store, _ = prepare_image_dataset("cam", config(folder=str(tmp_path), test_fraction=0.4, intensity="minmax"))
+    assert store["images"].max() == 255
+
+
+def test_dtype_intensity_rejects_float_images(tmp_path):
+    (tmp_path / "a").mkdir()
+    tifffile.imwrite(tmp_path / "a" / "f.tif", np.ones((48, 80), np.float32))
+    with pytest.raises(
+        InputError,
+        match=r"config key 'images.f.intensity' is 'dtype' but '.*f.tif' has float32 pixels, which have no dtype "
+        r"range; use 'minmax' .* or 'image'",
+    ):
+        prepare_image_dataset("f", config(folder=str(tmp_path), channels=[0]))
+
+
 def test_corrupt_tiff_is_named(tmp_path):
     (tmp_path / "junk.tif").write_bytes(b"II*\x00" + b"\x00" * 20)
     with pytest.raises(InputError, match=r"junk.tif' is not a readable image"):
@@ -276,7 +335,7 @@ def test_bad_options_and_unsplittable_classes(sim_dir):
         build_tile_store(table, [0], (48, 80), "stretch", "dtype", 0.2, 0)
     with pytest.raises(InputError, match="intensity = 'log' must be one of"):
         build_tile_store(table, [0], (48, 80), "crop", "log", 0.2, 0)
-    with pytest.raises(InputError, match=r"cannot split images per class .*'Alp14' \(1\)"):
+    with pytest.raises(InputError, match=r"too few images to split \(need 5 per class for test_fraction = 0.2\): 'Alp"):
         build_tile_store(table.groupby("label").head(1), [0], (48, 80), "crop", "dtype", 0.2, 0)
     with pytest.raises(InputError, match="dataset images.x: set 'folder' or 'manifest'"):
         prepare_image_dataset("x", config())

@@ -145,6 +145,7 @@ def test_absent_label_column_fails_in_preparation_and_leaves_no_output(tmp_path,
     del config["cells"]["pbmc"]
     result = snakemake(tmp_path, config)
     assert result.returncode != 0
-    log = (tmp_path / "logs/cells/sim/prepare.log").read_text()
-    assert "label column 'celltype' not in .obs; available columns: cell_type" in log
+    message = "label column 'celltype' not in .obs; available columns: cell_type"
+    assert message in (tmp_path / "logs/cells/sim/prepare.log").read_text()
+    assert message in result.stderr and "(full log: logs/cells/sim/prepare.log)" in result.stderr  # no profile
     assert not (tmp_path / "results/cells/sim/graph.pt").exists()

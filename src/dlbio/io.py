@@ -3,6 +3,7 @@
 import json
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 import torch
@@ -28,7 +29,17 @@ def read_json(path):
 
 
 def log_to(path):
-    """Send logging and stderr (tqdm progress, warnings) of a workflow script to its log file."""
+    """Send logging and stderr (tqdm progress, warnings) of a workflow script to its log file.
+
+    An error that ends the script is written in full to the log and, as its message, to the terminal
+    (the job's own stderr), so that it is read where the workflow runs, not only in the log.
+    """
     stream = open(path, "w", buffering=1)
     sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+
+    def report(kind, error, tb):
+        traceback.print_exception(kind, error, tb, file=stream)
+        print(f"{kind.__name__}: {error}\n(full log: {path})", file=sys.__stderr__, flush=True)
+
+    sys.excepthook = report

@@ -141,18 +141,20 @@ def score(y_true, y_pred, rare, n_classes):
     }
 
 
-def fit_and_predict(model, data, cells_cfg, gnn, device, seed):
-    """Train ``model`` (``logreg`` or a GNN arch) on the training nodes; predicted classes of the test nodes."""
+def fit_and_predict(model, data, experiment, device, seed):
+    """Train ``model`` (``logreg`` or a GNN arch, with the experiment's settings) on the training nodes;
+    predicted classes of the test nodes."""
     train, test = data.train_mask.numpy(), data.test_mask.numpy()
     if model == "logreg":
         x, y = data.x.numpy(), data.y.numpy()
-        return fit_logistic(x[train], y[train], seed=seed, **cells_cfg["baseline"]).predict(x[test])
-    net, _ = fit_node_classifier(model, data, gnn, device, seed)
+        return fit_logistic(x[train], y[train], seed=seed, **experiment["baseline"]).predict(x[test])
+    net, _ = fit_node_classifier(model, data, experiment["gnn"], device, seed)
     return predict_nodes(net, data, device)[0].argmax(1)[test]
 
 
-def run_augmentation(data, classes, name, experiment, cells_cfg, fraction, seed, device):
-    """One (fraction, seed) of experiment ``augment_cells.<name>`` on a prepared cell graph ``data``.
+def run_augmentation(data, classes, name, experiment, graph, fraction, seed, device):
+    """One (fraction, seed) of experiment ``augment_cells.<name>`` on a prepared cell graph ``data``, built
+    with the dataset's ``graph`` settings.
 
     Returns the scores of every arm × model (a table), the generated cells, the node ids of the
     kept rare training cells and the GAN's losses.
@@ -161,9 +163,9 @@ def run_augmentation(data, classes, name, experiment, cells_cfg, fraction, seed,
     rare = rare_class(classes, experiment["rare_type"], f"{key}.rare_type")
     y, train = data.y.numpy(), data.train_mask.numpy()
     n_original = int(((y == rare) & train).sum())
-    check_fractions(n_original, experiment["fractions"], experiment["rare_type"], f"{key}.fractions")
+    check_fractions(n_original, [fraction], experiment["rare_type"], f"{key}.fractions")
     keep = downsample(y, train, rare, fraction, seed)
-    real = subset_graph(data, keep, cells_cfg["graph"])
+    real = subset_graph(data, keep, graph)
     kept_rare = np.flatnonzero((real.y.numpy() == rare) & real.train_mask.numpy())
     n_add = max(target_count(n_original, len(kept_rare), experiment["target"]) - len(kept_rare), 0)
     log.info("%s: fraction %s, seed %d: %d of %d training cells of '%s' kept, %d added per arm",
@@ -175,13 +177,12 @@ def run_augmentation(data, classes, name, experiment, cells_cfg, fraction, seed,
         added["gan"] = sample_cells(generator, rare, n_add, seed, device)
     else:  # nothing to add: every arm is the downsampled data
         added["gan"], losses = added["none"], pd.DataFrame(columns=["iteration", "critic_loss", "generator_loss"])
-    gnn = cells_cfg["gnn"] | {k: v for k, v in experiment["gnn"].items() if v is not None}
     rows = []
     for arm in ARMS:
-        graph = add_training_nodes(real, added[arm], rare, cells_cfg["graph"]["k"], cells_cfg["graph"]["metric"])
-        y_test = graph.y.numpy()[graph.test_mask.numpy()]
+        augmented = add_training_nodes(real, added[arm], rare, graph["k"], graph["metric"])
+        y_test = augmented.y.numpy()[augmented.test_mask.numpy()]
         for model in experiment["models"]:
-            predicted = fit_and_predict(model, graph, cells_cfg, gnn, device, seed)
+            predicted = fit_and_predict(model, augmented, experiment, device, seed)
             rows.append({"fraction": fraction, "seed": seed, "arm": arm, "model": model,
                          "n_rare_kept": len(kept_rare), "n_added": len(added[arm]),
                          **score(y_test, predicted, rare, len(classes))})

@@ -33,6 +33,7 @@ import pandas as pd  # noqa: E402
 from dlbio.augment.effect import verdict  # noqa: E402
 from dlbio.errors import InputError  # noqa: E402
 from dlbio.evaluate.classification import per_class_metrics  # noqa: E402
+from dlbio.evaluate.feasibility import subsample_counts  # noqa: E402
 from dlbio.train.gan import load_generator, sample_tiles, training_tiles  # noqa: E402
 from dlbio.train.tile_classifier import fit_tile_classifier, predict_tiles  # noqa: E402
 
@@ -54,18 +55,6 @@ def held_out_tiles(store, classes):
     if absent:
         raise InputError(f"the tile store has no test tiles of class(es) {absent}; every class needs some to be scored")
     return images, labels
-
-
-def subsample_counts(counts, fraction, classes, key):
-    """Tiles kept per class at ``fraction`` (half up); an error naming ``key`` when a class would keep none."""
-    kept = np.floor(fraction * np.asarray(counts) + 0.5).astype(int)
-    for c, n, k in zip(classes, counts, kept):
-        if k == 0:
-            need = f"use fractions of at least {0.5 / n:.3g}" if n else "the tile store has none"
-            raise InputError(
-                f"config key '{key}': fraction {fraction} keeps 0 of the {n} training tiles of '{c}'; {need}"
-            )
-    return kept
 
 
 def stratified_subsample(labels, fraction, seed, classes, key):

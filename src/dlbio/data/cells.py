@@ -18,6 +18,12 @@ from dlbio.io import load_tensors
 BUILTIN_PREFIX = "scanpy:"
 BUILTINS = {"pbmc68k_reduced": sc.datasets.pbmc68k_reduced}
 SPLITS = ("train", "val", "test")
+INPUT_SAMPLE_CELLS = 10_000  # cells checked against preprocess.input (a seeded sample of bigger data)
+# Raw counts declared 'normalized': every value an integer and a median cell total of at least this many.
+# Log-normalised (log1p) or scaled data are non-integer, so integer values alone point to counts; the
+# total rules out small integer tables. 500 is a common empty-droplet cutoff: real cells' raw totals
+# (UMIs) lie above it, typically in the thousands.
+RAW_MIN_MEDIAN_TOTAL = 500
 log = logging.getLogger(__name__)
 
 
@@ -51,16 +57,46 @@ def load_cells(source, label_key, key="h5ad"):
     return adata
 
 
+def _sample_values(adata):
+    """Stored values (sparse: the non-zeros) and per-cell totals of at most ``INPUT_SAMPLE_CELLS`` cells (seeded)."""
+    x = adata.X
+    if adata.n_obs > INPUT_SAMPLE_CELLS:
+        x = x[np.sort(np.random.default_rng(0).choice(adata.n_obs, INPUT_SAMPLE_CELLS, replace=False))]
+    values = x.data if sp.issparse(x) else np.asarray(x).ravel()
+    return values, np.asarray(x.sum(axis=1)).ravel()
+
+
+def check_declared_input(adata, declared, source, key="preprocess.input"):
+    """Fail if the matrix of ``source`` contradicts ``preprocess.input`` (config key ``key``).
+
+    Counts must be non-negative integers; data declared normalised must not look like raw counts
+    (``RAW_MIN_MEDIAN_TOTAL``). Sparse matrices stay sparse; big data are checked on a sample of cells.
+    """
+    values, totals = _sample_values(adata)
+    fractional = values[values % 1 != 0]
+    where = f"config key '{key}' is '{declared}' but '{source}'"
+    if declared == "counts" and values.size and values.min() < 0:
+        raise InputError(f"{where} has negative values (min {values.min():g}), unlike raw counts; use 'normalized'")
+    if declared == "counts" and fractional.size:
+        raise InputError(
+            f"{where} has non-integer values (e.g. {fractional[0]:g}), unlike raw counts; use 'normalized'"
+        )
+    median = float(np.median(totals)) if totals.size else 0.0
+    if declared == "normalized" and not fractional.size and median >= RAW_MIN_MEDIAN_TOTAL:
+        raise InputError(
+            f"{where} looks like raw counts: every value is an integer and the median total per cell is {median:g} "
+            f"(log-normalised data are non-integer); use 'counts'"
+        )
+
+
 def preprocess(adata, params, seed=0):
     """QC/normalise (``input: counts``) or take normalised data, then HVG, scale and PCA.
 
+    The input should have passed :func:`check_declared_input`.
     Returns a new AnnData holding the PCs in ``obsm['X_pca']``.
     """
     adata = adata.copy()
     if params["input"] == "counts":
-        values = adata.X.data if sp.issparse(adata.X) else adata.X
-        if (values < 0).any():
-            raise InputError("preprocess.input is 'counts' but the matrix has negative values; use 'normalized'")
         sc.pp.filter_cells(adata, min_genes=params["min_genes"])
         if params["max_pct_mt"] is not None:
             adata.var["mt"] = adata.var_names.str.startswith(params["mt_prefix"])
@@ -153,6 +189,7 @@ def prepare_cell_dataset(name, cfg):
     """Config entry ``cells.<name>`` → (graph tensors, per-cell table); errors name the entry."""
     try:
         adata = load_cells(cfg["h5ad"], cfg["label_key"], key=f"cells.{name}.h5ad")
+        check_declared_input(adata, cfg["preprocess"]["input"], cfg["h5ad"], key=f"cells.{name}.preprocess.input")
         adata = preprocess(adata, cfg["preprocess"], cfg["seed"])
         return build_cell_graph(adata, cfg["label_key"], cfg["graph"], cfg["split"], cfg["seed"])
     except InputError as err:

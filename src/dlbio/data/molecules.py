@@ -656,6 +656,28 @@ def split_molecules(smiles, labels, method, val, test, seed):
 # ---------------------------------------------------------------- orchestration
 
 
+def _require_target_values(table, targets, where, key):
+    """Fail on a target column that is missing in every row of ``table``."""
+    for t in targets:
+        if table[t].isna().all():
+            raise InputError(f"config key '{key}': target '{t}' is missing in all {len(table)} rows of {where}")
+
+
+def _require_target_variation(kept, targets, task, threshold, where, key):
+    """Fail on a target with fewer than two distinct values (classes) over the kept molecules."""
+    classes = task == "classification"
+    advice = "a classifier needs both classes 0 and 1" if classes else "a constant target leaves nothing to learn"
+    if classes and threshold is not None:
+        advice += f" (threshold {threshold:g})"
+    for t in targets:
+        values = np.unique(kept[t].dropna())
+        if len(values) < 2:
+            found = f"only {'class' if classes else 'the value'} {values[0]:g}" if len(values) else "no values"
+            raise InputError(
+                f"config key '{key}': target '{t}' of {where} has {found} over the {len(kept)} kept molecules; {advice}"
+            )
+
+
 def prepare_molecule_dataset(name, cfg, processes=None):
     """Config entry ``molecules.<name>`` → (tensor store incl. ``y``, kept table incl. ``split``, rejected).
 
@@ -667,6 +689,8 @@ def prepare_molecule_dataset(name, cfg, processes=None):
         table = read_molecule_table(
             cfg["source"], cfg["smiles_column"], targets, cfg.get("id_column"), key=f"molecules.{name}.source"
         )
+        where, key = f"'{cfg['source']}'", f"molecules.{name}.targets"
+        _require_target_values(table, targets, where, key)
         kept, rejected = prepare_molecules(
             table,
             cfg["task"],
@@ -676,6 +700,7 @@ def prepare_molecule_dataset(name, cfg, processes=None):
             threshold=cfg.get("threshold"),
         )
         check_rejections(len(table), rejected, cfg.get("max_rejected_fraction"))
+        _require_target_variation(kept, targets, cfg["task"], cfg.get("threshold"), where, key)
         split_cfg = cfg["split"]
         if split_cfg["method"] == "stratified" and (cfg["task"] != "classification" or len(targets) != 1):
             raise InputError("split.method 'stratified' needs task 'classification' with a single target")

@@ -10,8 +10,9 @@ Inputs, one of:
 
 Image files are .png, .tif or .tiff (any case). Every image is read as ``(C, H, W)``, the
 configured channels are kept in the configured order, fitted to ``size`` (centre crop / zero
-pad, or bilinear resize) and mapped to uint8 per channel (``dtype``: by the dtype's range,
-``minmax``: by the dataset's min/max, ``image``: by each image's min/max).
+pad, or bilinear resize) and mapped to uint8 per channel (``dtype``: by the dtype's range, for integer
+pixels that use at least ``MIN_DTYPE_RANGE_USED`` of it, ``minmax``: by the dataset's min/max, ``image``:
+by each image's min/max).
 
 Tile store (``.npz``, no pickled objects; read with :func:`load_tile_store`):
 
@@ -27,6 +28,7 @@ Stored tiles are uint8; models see them per channel in [-1, 1] through :func:`to
 """
 
 import logging
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -51,6 +53,10 @@ SPLITS = ("train", "test")
 FITS = ("crop", "resize")
 INTENSITIES = ("dtype", "minmax", "image")
 MAX_CHANNELS = 8
+# ``intensity: dtype`` needs the brightest kept pixel of the dataset to reach this share of its pixel type's
+# maximum (8192 of 65535, 32 of 255); 12-bit camera data in uint16 files (at most 4095) would give tiles of
+# at most 16/255, near-black. Over all channels, as one channel may be empty (LIN's blue).
+MIN_DTYPE_RANGE_USED = 1 / 8
 log = logging.getLogger(__name__)
 
 
@@ -204,12 +210,8 @@ def _resize(x, size):
 
 
 def _dtype_scale(dtype):
-    """Value that maps to 255 under ``intensity: dtype``."""
-    if dtype == np.bool_:
-        return 1.0
-    if dtype.kind in "iu":
-        return float(np.iinfo(dtype).max)
-    return 1.0  # floats are assumed in [0, 1]
+    """Value that maps to 255 under ``intensity: dtype`` (integer or bool pixels)."""
+    return 1.0 if dtype == np.bool_ else float(np.iinfo(dtype).max)
 
 
 def _to_uint8(x, lo, hi):
@@ -219,34 +221,63 @@ def _to_uint8(x, lo, hi):
     return np.nan_to_num(np.rint(y), nan=0.0).astype(np.uint8)
 
 
-def _load_fitted(path, channels, size, fit, intensity):
-    """Read, select channels, fit; uint8 for ``dtype``/``image``, float32 with NaN padding for ``minmax``."""
+def _load_fitted(path, channels, size, fit, intensity, key):
+    """Read, select channels, fit: ``(tile, peak)``.
+
+    The tile is uint8 for ``dtype``/``image``, float32 with NaN padding for ``minmax``; ``peak`` is
+    the brightest kept pixel as a share of the pixel type's maximum (``dtype`` only, else None).
+    """
     arr = read_image(path)
     if max(channels) >= arr.shape[0]:
         raise InputError(
             f"'{path}' has {arr.shape[0]} channel(s); channels {list(channels)} need at least {max(channels) + 1}"
         )
-    dtype = arr.dtype
-    if intensity == "dtype" and dtype == np.uint8 and fit == "crop":
-        return _crop_or_pad(arr[list(channels)], size, 0)  # exact: no float round trip
-    x = arr[list(channels)].astype(np.float32)
+    kept, dtype, peak = arr[list(channels)], arr.dtype, None
+    if intensity == "dtype":
+        if dtype.kind == "f":
+            raise InputError(
+                f"config key '{key}' is 'dtype' but '{path}' has {dtype} pixels, which have no dtype range; "
+                "use 'minmax' (the dataset's range) or 'image' (each image's range)"
+            )
+        peak = float(kept.max()) / _dtype_scale(dtype)
+        if dtype == np.uint8 and fit == "crop":
+            return _crop_or_pad(kept, size, 0), peak  # exact: no float round trip
+    x = kept.astype(np.float32)
     x = _resize(x, size) if fit == "resize" else _crop_or_pad(x, size, np.nan)
     if intensity == "minmax":
-        return x
+        return x, peak
     if intensity == "dtype":
         lo, hi = 0.0, _dtype_scale(dtype)
     else:
         lo = np.nanmin(x, axis=(1, 2), keepdims=True)
         hi = np.nanmax(x, axis=(1, 2), keepdims=True)
-    return _to_uint8(x, lo, hi)
+    return _to_uint8(x, lo, hi), peak
+
+
+def _check_dtype_range(peaks, paths, channels, key):
+    """Fail if no image uses ``MIN_DTYPE_RANGE_USED`` of its pixel type's range (``intensity: dtype``)."""
+    best = int(np.argmax(peaks))
+    if peaks[best] < MIN_DTYPE_RANGE_USED:
+        arr = read_image(paths[best])[list(channels)]
+        raise InputError(
+            f"config key '{key}' is 'dtype' but the brightest pixel (channels {list(channels)}) of all {len(paths)} "
+            f"images is {arr.max()} in '{paths[best]}', only {peaks[best]:.1%} of the {arr.dtype} range "
+            f"0..{_dtype_scale(arr.dtype):g} (under {MIN_DTYPE_RANGE_USED:.1%}; e.g. 12-bit camera data): tiles would "
+            "be near-black; use 'minmax' (the dataset's range) or 'image' (each image's range)"
+        )
 
 
 def _threads():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _split(labels, split, test_fraction, seed):
-    """The given split, or a seeded stratified train/test split."""
+def min_images_per_class(test_fraction):
+    """Fewest images a class needs so that a stratified split gives it at least one in train and in test."""
+    return max(2, math.ceil(1 / test_fraction), math.ceil(1 / (1 - test_fraction)))
+
+
+def _split(labels, split, test_fraction, seed, key="test_fraction"):
+    """The given split, or a seeded stratified train/test split (``key``: the config key of ``test_fraction``)."""
     given = None if split is None else pd.Series(split, dtype=object)
     if given is not None and given.notna().any():
         if given.isna().any():
@@ -257,25 +288,30 @@ def _split(labels, split, test_fraction, seed):
         return np.asarray(given, dtype=str)
     if not 0 < test_fraction < 1:
         raise InputError(f"test_fraction = {test_fraction} must be between 0 and 1 (exclusive)")
-    idx = np.arange(len(labels))
-    try:
-        _, test_idx = train_test_split(idx, test_size=test_fraction, stratify=labels, random_state=seed)
-    except ValueError as err:
-        counts = ", ".join(f"'{c}' ({n})" for c, n in pd.Series(labels).value_counts().sort_index().items())
+    counts = pd.Series(labels).value_counts().sort_index()
+    need = min_images_per_class(test_fraction)
+    small = counts[counts < need]
+    if len(small):
+        listed = ", ".join(f"'{c}' ({n})" for c, n in small.items())
         raise InputError(
-            f"cannot split images per class {counts} with test_fraction = {test_fraction}: {err}"
-        ) from None
+            f"classes with too few images to split (need {need} per class for {key} = {test_fraction}): {listed}; "
+            "add images or give the split (train/test folders or a manifest column 'split')"
+        )
+    _, test_idx = train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=seed)
     out = np.full(len(labels), "train", dtype="<U5")
     out[test_idx] = "test"
     return out
 
 
-def build_tile_store(table, channels, size, fit="crop", intensity="dtype", test_fraction=0.2, seed=0, threads=None):
+def build_tile_store(
+    table, channels, size, fit="crop", intensity="dtype", test_fraction=0.2, seed=0, threads=None, key_prefix=""
+):
     """Read every image in ``table`` (path, label, optional split) into a tile store.
 
     Returns ``(store, manifest)``: the dict of arrays described in the module docstring and a
     table ``(index, path, label, split)`` with one row per tile. Images are read by ``threads``
-    threads (default: every core this process may use).
+    threads (default: every core this process may use), before the split is drawn, so that a bad
+    file is named first. ``key_prefix`` (e.g. ``images.lin.``) starts the config keys in errors.
     """
     channels = [int(c) for c in channels]
     size = tuple(int(s) for s in size)
@@ -291,15 +327,19 @@ def build_tile_store(table, channels, size, fit="crop", intensity="dtype", test_
         raise InputError("no images to read")
     paths = [str(p) for p in table["path"]]
     labels = np.asarray(table["label"], dtype=str)
-    split = _split(labels, table["split"] if "split" in table else None, test_fraction, seed)
 
     def load(path):
-        return _load_fitted(path, channels, size, fit, intensity)
+        return _load_fitted(path, channels, size, fit, intensity, f"{key_prefix}intensity")
 
     with ThreadPoolExecutor(max_workers=threads or _threads()) as pool:
         tiles = list(tqdm(pool.map(load, paths), total=len(paths), desc="read images", unit="img", mininterval=5))
+    tiles, peaks = zip(*tiles)
+    if intensity == "dtype":
+        _check_dtype_range(peaks, paths, channels, f"{key_prefix}intensity")
     images = np.stack(tiles)
     del tiles
+    given = table["split"] if "split" in table else None
+    split = _split(labels, given, test_fraction, seed, f"{key_prefix}test_fraction")
     if intensity == "minmax":
         lo = np.nanmin(images, axis=(0, 2, 3), keepdims=True)
         hi = np.nanmax(images, axis=(0, 2, 3), keepdims=True)
@@ -410,8 +450,7 @@ def prepare_image_dataset(name, cfg, simulated_dir=None):
                 raise InputError("set 'folder' or 'manifest' (no simulated images were given)")
             folder = simulated_dir
         table = list_images(folder, manifest)
-        return build_tile_store(
-            table, cfg["channels"], cfg["size"], cfg["fit"], cfg["intensity"], cfg["test_fraction"], cfg["seed"]
-        )
+        args = cfg["channels"], cfg["size"], cfg["fit"], cfg["intensity"], cfg["test_fraction"], cfg["seed"]
+        return build_tile_store(table, *args, key_prefix=f"images.{name}.")
     except InputError as err:
         raise InputError(f"dataset images.{name}: {err}") from None

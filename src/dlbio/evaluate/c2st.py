@@ -11,8 +11,10 @@ second halves, which it never saw:
 
 The critic has no batchnorm, so a tile's score never depends on its batch. Repeating over seeded
 splits gives mean ± std; the same procedure on two halves of the real set (real vs real) is the
-floor every score is read against. Tiles are uint8 ``(N, C, H, W)`` as in the tile store; training
-batches are drawn with replacement and random flips by :class:`dlbio.train.gan.TileSampler`.
+floor every score is read against. Each critic is also scored on the halves it was trained on
+(``train_<test>``): a critic that cannot tell even those apart learned nothing, and its held-out
+score means nothing either (see :func:`verdict`). Tiles are uint8 ``(N, C, H, W)`` as in the tile
+store; training batches are drawn with replacement and random flips by :class:`dlbio.train.gan.TileSampler`.
 All randomness (splits, initialisation, batches, flips, penalty mixing) follows the seed, so on
 CPU a call returns the same value every time.
 """
@@ -29,21 +31,24 @@ from dlbio.train.gan import TileSampler, algorithm_settings, critic_loss, gradie
 
 log = logging.getLogger(__name__)
 
-# BioGANs' evaluation: 5,000 critic iterations, batch 64, width 64; lr None = each objective's BioGANs rate.
-DEFAULTS = {"iterations": 5000, "batch_size": 64, "width": 64, "lr": None}
+PARAMS = ("iterations", "batch_size", "width", "lr")  # the config's evaluation.c2st keys, which hold the defaults
 MIN_TILES = 4  # per compared set: at least 2 tiles to train on and 2 to score
 TESTS = {  # name → (objective in dlbio.train.gan, statistic of the held-out real and fake scores)
     "wasserstein": ("wgan-gp", lambda real, fake: real.mean() - fake.mean()),
     "accuracy": ("gan", lambda real, fake: ((real > 0).float().mean() + (fake < 0).float().mean()) / 2),
 }
+CHANCE = {"wasserstein": 0.0, "accuracy": 0.5}  # what a critic that tells nothing apart scores
+MARGIN = 0.1  # a score this far above chance (training halves) or the floor (held-out accuracy) tells sets apart
+INCONCLUSIVE = "inconclusive: the critic did not learn; raise `evaluation.c2st.iterations`"
 
 
 def c2st_params(params):
-    """``params`` over :data:`DEFAULTS`; an unknown key or a non-positive value is an :class:`InputError`."""
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise InputError(f"unknown C2ST parameters {unknown}; expected some of {list(DEFAULTS)}")
-    params = DEFAULTS | dict(params)
+    """``params`` with exactly the keys :data:`PARAMS`; another key set or a non-positive value is an
+    :class:`InputError`."""
+    missing, unknown = sorted(set(PARAMS) - set(params)), sorted(set(params) - set(PARAMS))
+    if missing or unknown:
+        raise InputError(f"C2ST parameters: missing {missing}, unknown {unknown}; expected {list(PARAMS)}")
+    params = dict(params)
     for key in ("iterations", "batch_size", "width"):
         if not isinstance(params[key], (int, np.integer)) or params[key] < 1:
             raise InputError(f"C2ST parameter '{key}' must be a positive integer, got {params[key]!r}")
@@ -114,39 +119,46 @@ def critic_scores(critic, tiles, device, batch_size=256):
 
 
 def two_sample(test, real, fake, params, device, rng):
-    """One C2ST (``test`` in :data:`TESTS`): a critic fitted on the first halves, scored on the second."""
+    """One C2ST (``test`` in :data:`TESTS`): a critic fitted on the first halves; its statistic on the second
+    (held out) and on the first (training) halves."""
     objective, statistic = TESTS[test]
     (real_fit, real_held), (fake_fit, fake_held) = halves(real, rng), halves(fake, rng)
     critic = fit_critic(real_fit, fake_fit, objective, params, device, rng)
-    value = float(statistic(critic_scores(critic, real_held, device), critic_scores(critic, fake_held, device)))
-    if not np.isfinite(value):
-        raise RuntimeError(f"C2ST {test}: the critic diverged (score {value}); lower the C2ST 'lr'")
-    return value
+    held, train = (
+        float(statistic(critic_scores(critic, r, device), critic_scores(critic, f, device)))
+        for r, f in ((real_held, fake_held), (real_fit, fake_fit))
+    )
+    if not np.isfinite(held):
+        raise RuntimeError(f"C2ST {test}: the critic diverged (score {held}); lower the C2ST 'lr'")
+    return held, train
 
 
 def c2st_wasserstein(real, fake, params, device, seed):
     """BioGANs' C2ST: the WGAN-GP critic's held-out Wasserstein estimate (≈ 0 = indistinguishable)."""
     check_pair(real, fake)
-    return two_sample("wasserstein", real, fake, c2st_params(params), torch.device(device), seeded(seed))
+    return two_sample("wasserstein", real, fake, c2st_params(params), torch.device(device), seeded(seed))[0]
 
 
 def c2st_accuracy(real, fake, params, device, seed):
     """Held-out balanced accuracy of a logistic real-vs-fake critic (0.5 = indistinguishable)."""
     check_pair(real, fake)
-    return two_sample("accuracy", real, fake, c2st_params(params), torch.device(device), seeded(seed))
+    return two_sample("accuracy", real, fake, c2st_params(params), torch.device(device), seeded(seed))[0]
 
 
 def repeat(real, fake, params, device, seeds, floor=False):
-    """Per-split values of both tests; ``floor``: two seeded halves of ``real`` instead (``fake`` unused).
+    """Per-split held-out (``<test>``) and training-half (``train_<test>``) values of both tests; ``floor``: two
+    seeded halves of ``real`` instead (``fake`` unused).
 
     For a given seed both tests see the same split.
     """
-    values = {test: [] for test in TESTS}
+    values = {key: [] for test in TESTS for key in (test, f"train_{test}")}
     for seed in seeds:
         for test in TESTS:
             rng = seeded(seed)
             first, second = halves(real, rng) if floor else (real, fake)
-            values[test].append(two_sample(test, first, second, params, device, rng))
+            held, train = two_sample(test, first, second, params, device, rng)
+            values[test].append(held)
+            values[f"train_{test}"].append(train)
         log.info("C2ST%s seed %d: %s", " floor" if floor else "", seed, {t: round(v[-1], 4) for t, v in values.items()})
     return values
 
@@ -161,7 +173,7 @@ def summary(values, seeds, **sizes):
 
 
 def c2st_repeated(real, fake, params, device, seeds):
-    """Both tests over seeded splits: ``wasserstein_mean/_std``, ``accuracy_mean/_std``, per-split values."""
+    """Both tests over seeded splits: ``<test>_mean/_std`` held out, ``train_<test>_mean/_std``, per-split values."""
     check_pair(real, fake)
     seeds = check_seeds(seeds)
     values = repeat(real, fake, c2st_params(params), torch.device(device), seeds)
@@ -211,7 +223,20 @@ def c2st_per_class(real, real_labels, fake, fake_labels, classes, params, device
     n_real, n_fake = (sum(n[i] for n in counts.values()) for i in (0, 1))
     sizes = {"c2st": {"n_real": n_real, "n_fake": n_fake}, "floor": {"n_real": n_real}}
     mean = {
-        kind: summary({t: np.mean([v[t] for v in per], axis=0) for t in TESTS}, seeds, **sizes[kind])
+        kind: summary({t: np.mean([v[t] for v in per], axis=0) for t in per[0]}, seeds, **sizes[kind])
         for kind, per in values.items()
     }
     return {"classes": per_class, "mean": mean}
+
+
+def verdict(c2st, floor):
+    """``separable``, ``indistinguishable`` or :data:`INCONCLUSIVE` for a :func:`c2st_repeated` result and its floor.
+
+    Inconclusive when either critic's mean score on the halves it was trained on is less than :data:`MARGIN`
+    above :data:`CHANCE`: it did not learn, so its held-out score says nothing (the WGAN-GP critic is kept
+    near 1-Lipschitz, so its estimate is a distance between [-1, 1] tiles). Otherwise separable when the
+    held-out accuracy (whose scale does not depend on the tiles) is :data:`MARGIN` above the floor's.
+    """
+    if any(c2st[f"train_{test}_mean"] < CHANCE[test] + MARGIN for test in TESTS):
+        return INCONCLUSIVE
+    return "separable" if c2st["accuracy_mean"] >= floor["accuracy_mean"] + MARGIN else "indistinguishable"

@@ -14,8 +14,9 @@ over the generator's outputs) are scored with
   cell, and the length measurement's correlation with the simulation's ground truth;
 
 and the trained generator also with C2ST (:mod:`dlbio.evaluate.c2st`) beside its real-vs-real
-floor, per class and averaged for star-shaped generators. Every value is flat in one dict;
-per-class values are named ``<metric>/<class>``; an undefined value is null.
+floor, per class and averaged for star-shaped generators, with its verdict (``c2st_verdict``); an
+inconclusive C2ST (the critic did not learn) has null held-out scores. Every value is flat in one
+dict; per-class values are named ``<metric>/<class>``; an undefined value is null.
 """
 
 import logging
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from dlbio.errors import InputError
-from dlbio.evaluate.c2st import MIN_TILES, c2st_floor, c2st_per_class, c2st_repeated
+from dlbio.evaluate.c2st import INCONCLUSIVE, MIN_TILES, c2st_floor, c2st_per_class, c2st_repeated, verdict
 from dlbio.evaluate.cell_stats import cell_lengths, latent_lengths, length_distance
 from dlbio.evaluate.domain_metrics import domain_metrics
 from dlbio.evaluate.mode_coverage import class_agreement, class_distribution, mode_coverage
@@ -44,12 +45,17 @@ HEADLINE = (
     "class_agreement",
     "cell_length_wasserstein",
 )
-C2ST_KEYS = ("wasserstein_mean", "wasserstein_std", "accuracy_mean", "accuracy_std")
+HELD_OUT = ("wasserstein_mean", "wasserstein_std", "accuracy_mean", "accuracy_std")
+C2ST_KEYS = HELD_OUT + ("train_wasserstein_mean", "train_accuracy_mean")
 
 
 def flat_c2st(result, suffix=""):
-    """``c2st_<statistic><suffix>`` and ``floor_<statistic><suffix>`` from ``{"c2st": ..., "floor": ...}``."""
-    return {f"{kind}_{k}{suffix}": result[kind][k] for kind in ("c2st", "floor") for k in C2ST_KEYS}
+    """``c2st_verdict<suffix>``, ``c2st_<statistic><suffix>`` and ``floor_<statistic><suffix>`` from
+    ``{"c2st": ..., "floor": ...}``; the held-out C2ST scores are null when the verdict is inconclusive."""
+    judged = verdict(result["c2st"], result["floor"])
+    out = {f"c2st_verdict{suffix}": judged}
+    out |= {f"{kind}_{k}{suffix}": result[kind][k] for kind in ("c2st", "floor") for k in C2ST_KEYS}
+    return out | ({f"c2st_{k}{suffix}": None for k in HELD_OUT} if judged == INCONCLUSIVE else {})
 
 
 class GANEvaluation:
@@ -134,7 +140,8 @@ class GANEvaluation:
         return out
 
     def c2st(self, fake, outputs, conditional):
-        """C2ST mean ± std over ``c2st.repeats`` seeded splits and its real-vs-real floor (per class if star-shaped)."""
+        """C2ST mean ± std over ``c2st.repeats`` seeded splits, its real-vs-real floor and verdict (per class if
+        star-shaped)."""
         c2st = dict(self.params["c2st"])
         seeds = [self.params["seed"] + i for i in range(c2st.pop("repeats"))]
         c2st.pop("snapshots")

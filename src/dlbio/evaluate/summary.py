@@ -2,18 +2,19 @@
 
 One row per headline: the value, what it is compared with (baseline, real-vs-real floor, real-only
 training, training proportions), the difference and, where seeds or splits give one, its spread.
+A GAN's C2ST row also carries the C2ST verdict; an inconclusive C2ST (the critic did not learn) has no value.
 """
 
 import pandas as pd
 
 from dlbio.io import read_json
 
-COLUMNS = ["path", "name", "metric", "value", "reference", "reference_value", "difference", "spread"]
+COLUMNS = ["path", "name", "metric", "value", "reference", "reference_value", "difference", "spread", "verdict"]
 
 
-def row(path, name, metric, value, reference, reference_value, spread=None):
+def row(path, name, metric, value, reference, reference_value, spread=None, verdict=None):
     difference = None if value is None or reference_value is None else value - reference_value
-    return dict(zip(COLUMNS, [path, name, metric, value, reference, reference_value, difference, spread]))
+    return dict(zip(COLUMNS, [path, name, metric, value, reference, reference_value, difference, spread, verdict]))
 
 
 def model_vs_baseline(path, name, comparison, baseline):
@@ -36,6 +37,7 @@ def gan_rows(name, evaluation):
             "real-vs-real floor",
             scores["floor_wasserstein_mean"],
             scores["c2st_wasserstein_std"],
+            scores["c2st_verdict"],
         ),
         row("gan", name, "mode total-variation distance", scores["mode_tv"], "perfect coverage", 0.0),
     ]

@@ -22,7 +22,7 @@ def mlp(in_dim, hidden, layers, out_dim):
 class ConditionalGenerator(nn.Module):
     """Noise ``z`` and a cell type → one cell's scaled features."""
 
-    def __init__(self, n_features, n_classes, nz=32, hidden=256, layers=2, mean=None, std=None):
+    def __init__(self, n_features, n_classes, nz, hidden, layers, mean=None, std=None):
         super().__init__()
         self.nz, self.n_classes = nz, n_classes
         self.net = mlp(nz + n_classes, hidden, layers, n_features)
@@ -40,7 +40,7 @@ class ConditionalGenerator(nn.Module):
 class ConditionalCritic(nn.Module):
     """Scaled features and a cell type → one unbounded score per cell."""
 
-    def __init__(self, n_features, n_classes, hidden=256, layers=2):
+    def __init__(self, n_features, n_classes, hidden, layers):
         super().__init__()
         self.n_classes = n_classes
         self.net = mlp(n_features + n_classes, hidden, layers, 1)

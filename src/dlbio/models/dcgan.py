@@ -115,12 +115,17 @@ def init_weights(module):
         nn.init.zeros_(module.bias)
 
 
-def build_gan(arch, n_classes, channels, size, width=64, nz=100, critic_batchnorm=True):
+def n_generator_outputs(arch, n_classes):
+    """Image streams of a generator: one per class for the star-shaped one, else one (its classes pooled)."""
+    return n_classes if arch == "dcgan-starshaped" else 1
+
+
+def build_gan(arch, n_classes, channels, size, width, nz, critic_batchnorm=True):
     """Generator and its critics (an ``nn.ModuleList``, one per generator output), initialised."""
     if arch == "dcgan":
         generator = DCGANGenerator(nz, width, channels, size)
     elif arch in ("dcgan-separable", "dcgan-starshaped"):
-        generator = TowerGenerator(nz, width, channels, size, n_classes if arch == "dcgan-starshaped" else 1)
+        generator = TowerGenerator(nz, width, channels, size, n_generator_outputs(arch, n_classes))
     else:
         raise InputError(f"unknown GAN architecture '{arch}'; choose from {', '.join(ARCHS)}")
     critics = nn.ModuleList(

@@ -25,14 +25,19 @@ def sparse_adjacency(edge_index, num_nodes, edge_weight=None):
 
 
 class NodeClassifier(nn.Module):
-    """GNN encoder of ``layers`` message-passing layers, then ReLU, dropout and a linear head."""
+    """GNN encoder of ``layers`` message-passing layers, then ReLU, dropout and a linear head.
 
-    def __init__(self, arch, in_dim, n_classes, hidden=64, layers=2, dropout=0.5, heads=4):
+    ``heads`` (attention heads) is read by GAT only, which requires it; the other encoders ignore it.
+    """
+
+    def __init__(self, arch, in_dim, n_classes, hidden, layers, dropout, heads=None):
         super().__init__()
         if arch not in ENCODERS:
             raise InputError(f"unknown model '{arch}'; choose from {sorted(ENCODERS)}")
         extra = {}
         if arch == "gat":
+            if heads is None:
+                raise InputError("gnn.heads is required for GAT")
             if hidden % heads:
                 raise InputError(f"gnn.hidden ({hidden}) must be a multiple of gnn.heads ({heads}) for GAT")
             extra["heads"] = heads

@@ -53,7 +53,7 @@ class AttentiveFPPredictor(nn.Module):
         return self.net(data.x, data.edge_index, data.edge_attr, data.batch)
 
 
-def build_molecule_model(arch, atom_dim, bond_dim, n_tasks, hidden=128, layers=3, dropout=0.1):
+def build_molecule_model(arch, atom_dim, bond_dim, n_tasks, hidden, layers, dropout):
     """A model mapping a PyG batch of molecules to ``(n_molecules, n_tasks)`` outputs."""
     if arch == "attentivefp":
         return AttentiveFPPredictor(atom_dim, bond_dim, n_tasks, hidden, layers, dropout)

@@ -14,7 +14,7 @@ STRIDES = 4
 class TileClassifier(nn.Module):
     """Classify ``(N, C, H, W)`` float tiles in [-1, 1] into ``n_classes`` classes."""
 
-    def __init__(self, n_classes, channels, size, width=32):
+    def __init__(self, n_classes, channels, size, width):
         super().__init__()
         self.n_classes, self.channels, self.size, self.width = int(n_classes), int(channels), tuple(size), int(width)
         widths = [self.channels] + [self.width * 2**i for i in range(STRIDES)]

@@ -6,13 +6,13 @@ from rdkit.Chem import rdFingerprintGenerator
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 
-def morgan_fingerprints(smiles, radius=2, n_bits=2048):
+def morgan_fingerprints(smiles, radius, n_bits):
     """(M, n_bits) uint8 bit vectors of Morgan fingerprints."""
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
     return np.stack([generator.GetFingerprintAsNumPy(Chem.MolFromSmiles(s)) for s in smiles]).astype(np.uint8)
 
 
-def fit_predict_forest(fingerprints, y, train, task, n_estimators=500, seed=0, n_jobs=1):
+def fit_predict_forest(fingerprints, y, train, task, n_estimators, seed, n_jobs=1):
     """Fit one forest per task on the labelled training molecules; predict every molecule.
 
     Returns (M, T) values (regression) or probabilities of class 1 (classification).

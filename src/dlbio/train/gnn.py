@@ -12,13 +12,13 @@ from dlbio.train.early_stopping import EarlyStopping
 def fit_node_classifier(arch, data, params, device, seed):
     """Train ``arch`` on ``data.train_mask``; keep the weights of the best validation epoch.
 
-    ``params``: hidden, layers, dropout, heads, lr, weight_decay, max_epochs, patience.
+    ``params``: hidden, layers, dropout, heads (GAT only), lr, weight_decay, max_epochs, patience.
     Returns the trained model (on ``device``) and a per-epoch history table.
     """
     torch.manual_seed(seed)
     n_classes = int(data.y.max()) + 1
     model = NodeClassifier(
-        arch, data.num_features, n_classes, params["hidden"], params["layers"], params["dropout"], params["heads"]
+        arch, data.num_features, n_classes, params["hidden"], params["layers"], params["dropout"], params.get("heads")
     ).to(device)
     adj = model.adjacency(data).to(device)
     x, y = data.x.to(device), data.y.to(device)
