@@ -18,8 +18,7 @@ include: "rules/cells.smk"
 include: "rules/molecules.smk"
 include: "rules/images.smk"
 include: "rules/gan.smk"
-include: "rules/evaluate.smk"
-include: "rules/augment.smk"
+include: "rules/augment_images.smk"
 include: "rules/augment_cells.smk"
 include: "rules/motifs.smk"
 include: "rules/summary.smk"
@@ -28,7 +27,10 @@ include: "rules/summary.smk"
 report: "rules/captions/workflow.rst"
 
 
+route_by_resources()
+
+
 rule all:
     default_target: True
     input:
-        all_targets(),
+        TARGETS,

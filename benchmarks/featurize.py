@@ -17,7 +17,7 @@ import pandas as pd
 from rdkit import RDConfig, RDLogger
 from torch_geometric.utils import from_smiles
 
-from dlbio.data.molecules import featurize_many
+from dlbio.data.molecules.featurize import featurize_many
 
 WEHI = os.path.join(RDConfig.RDDataDir, "Pains", "test_data", "wehi_mols.csv")
 

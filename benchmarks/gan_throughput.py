@@ -42,9 +42,17 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from dlbio.data.simulate_lin import simulate_lin
-from dlbio.data.tiles import build_tile_store, list_images, load_tile_store, save_tile_store
-from dlbio.models.dcgan import ARCHS
-from dlbio.train.gan import ALGORITHMS, GANTrainer, TileSampler, critic_steps, training_tiles
+from dlbio.data.tiles import (
+    TileSampler,
+    build_tile_store,
+    list_images,
+    load_tile_store,
+    save_tile_store,
+    training_tiles,
+)
+from dlbio.models.registry import GAN_ARCHS as ARCHS
+from dlbio.train.adversarial import ALGORITHMS, critic_steps
+from dlbio.train.gan import GANTrainer
 
 SIZE, NZ, SEED = (48, 80), 100, 0
 DATA_REPEATS = 20  # batches per data-path timing
@@ -69,7 +77,7 @@ def parse_args():
 def prepare_data(root, per_class):
     """Simulated cells → tile store → training tiles; the same tiles as LIN-layout PNGs under ``root``."""
     simulate_lin(root / "sim", per_class, SIZE, SEED)
-    store, _ = build_tile_store(list_images(root / "sim"), [0, 1], SIZE, "crop", "dtype", 0.2, SEED)
+    store, _ = build_tile_store(list_images(root / "sim", None), [0, 1], SIZE, "crop", "dtype", 0.2, SEED)
     save_tile_store(store, root / "tiles.npz")
     images, labels, classes = training_tiles(load_tile_store(root / "tiles.npz"))
     png_root = root / "LIN_Normalized_WT_size-48-80_train"

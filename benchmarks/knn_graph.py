@@ -123,7 +123,7 @@ def epoch_ms(model, x, y, *graph):
 def gcn_row(n, k):
     """One row of the GCN table: an epoch with ``edge_index`` versus the sparse adjacency."""
     x, labels = make_cells(n)
-    edge_index, edge_weight = knn_graph(x, k)
+    edge_index, edge_weight = knn_graph(x, k, "euclidean", "union")
     x, y = torch.from_numpy(x), torch.from_numpy(labels)
     torch.manual_seed(SEED)
     model = GCN(DIMS, HIDDEN, num_layers=2, out_channels=CLUSTERS)

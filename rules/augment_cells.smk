@@ -21,7 +21,7 @@ rule augment_cells_run:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
-        experiment=entry_keys(
+        entry=entry_keys(
             "augment_cells",
             "experiment",
             "rare_type",
@@ -67,6 +67,7 @@ rule augment_cells_summary:
             subcategory="cells: {experiment}",
             labels={"result": "summary (JSON)"},
         ),
+        headline="results/augment/cells/{experiment}/headline.tsv",
         f1_figure=report(
             "results/augment/cells/{experiment}/rare_f1.png",
             caption="captions/augment_cells_f1.rst",
@@ -89,11 +90,20 @@ rule augment_cells_summary:
         "../envs/cells.yaml"
     threads: 1
     resources:
+        quick=1,
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 10 * attempt,
     params:
-        experiment=entry_keys(
+        entry=entry_keys(
             "augment_cells", "experiment", "dataset", "rare_type", "fractions", "seeds"
         ),
     script:
         "../scripts/augment_cells_summary.py"
+
+
+declare_results(
+    expand(rules.augment_cells_summary.output.json, experiment=config["augment_cells"]),
+    expand(
+        rules.augment_cells_summary.output.headline, experiment=config["augment_cells"]
+    ),
+)

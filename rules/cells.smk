@@ -15,7 +15,7 @@ rule cells_prepare:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        cfg=entry_keys(
+        entry=entry_keys(
             "cells",
             "dataset",
             "h5ad",
@@ -56,7 +56,7 @@ rule cells_train_gnn:
     benchmark:
         "results/cells/{dataset}/{model}/benchmark.tsv"
     wildcard_constraints:
-        model="gcn|sage|gat",
+        model="|".join(CELL_GNNS),
     conda:
         "../envs/cells.yaml"
     threads: 1
@@ -77,17 +77,19 @@ rule cells_baseline:
         graph=rules.cells_prepare.output.graph,
         cells=rules.cells_prepare.output.cells,
     output:
-        metrics="results/cells/{dataset}/logreg/metrics.json",
-        predictions="results/cells/{dataset}/logreg/predictions.tsv",
+        metrics="results/cells/{dataset}/{model}/metrics.json",
+        predictions="results/cells/{dataset}/{model}/predictions.tsv",
         confusion=report(
-            "results/cells/{dataset}/logreg/confusion.png",
+            "results/cells/{dataset}/{model}/confusion.png",
             caption="captions/cells_confusion.rst",
             category="Single cells",
             subcategory="{dataset}",
-            labels={"model": "logreg", "figure": "confusion matrix"},
+            labels={"model": "{model}", "figure": "confusion matrix"},
         ),
     log:
-        "logs/cells/{dataset}/logreg.log",
+        "logs/cells/{dataset}/{model}.log",
+    wildcard_constraints:
+        model=CELL_BASELINE,
     conda:
         "../envs/cells.yaml"
     threads: 1
@@ -95,7 +97,7 @@ rule cells_baseline:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 15 * attempt,
     params:
-        cfg=entry_keys("cells", "dataset", "baseline", "seed"),
+        entry=entry_keys("cells", "dataset", "baseline", "seed"),
     script:
         "../scripts/cells_baseline.py"
 
@@ -118,13 +120,21 @@ rule cells_compare:
             subcategory="{dataset}",
             labels={"model": "all", "figure": "comparison"},
         ),
+        headline="results/cells/{dataset}/headline.tsv",
     log:
         "logs/cells/{dataset}/compare.log",
     conda:
         "../envs/cells.yaml"
     threads: 1
     resources:
+        quick=1,
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 5 * attempt,
     script:
         "../scripts/cells_compare.py"
+
+
+declare_results(
+    expand(rules.cells_compare.output.table, dataset=config["cells"]),
+    expand(rules.cells_compare.output.headline, dataset=config["cells"]),
+)

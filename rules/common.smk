@@ -3,8 +3,16 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from snakemake.resources import Resources
+
 from dlbio.data.motifs import check_experiment as check_motif_experiment
 from dlbio.errors import InputError, require_file
+from dlbio.models.registry import (
+    CELL_BASELINE,
+    CELL_GNNS,
+    MOLECULE_BASELINE,
+    MOLECULE_MODELS,
+)
 
 BUILTIN_PREFIX = "scanpy:"
 MOLECULE_BUILTIN_PREFIX = "rdkit:"
@@ -13,6 +21,32 @@ MOLECULE_BUILTIN_PREFIX = "rdkit:"
 wildcard_constraints:
     dataset="[^/]+",
     run="[^/]+",
+
+
+TARGETS, HEADLINES = [], []
+
+
+def declare_results(targets, headlines=()):
+    """What a rules file adds to the default target ``all`` (``targets``) and to results/summary.tsv
+    (``headlines``: its headline.tsv files, rows of dlbio.evaluate.summary.COLUMNS), in include order.
+    """
+    TARGETS.extend(targets)
+    HEADLINES.extend(headlines)
+
+
+def route_by_resources():
+    """A profile's ``set-resources`` entry named after a resource (``gpu``, ``quick``) applies to every rule
+    that declares that resource, below the rule's own entry: a cluster profile routes jobs by what rules need.
+    """
+    entries = workflow.resource_settings.overwrite_resources
+    for step in workflow.rules:
+        own = entries.get(step.name, {})
+        for resource, settings in entries.items():
+            if resource in step.resources and resource != step.name:
+                routed = Resources.from_mapping(settings).items()
+                step.resources.update(
+                    Resources({key: value for key, value in routed if key not in own})
+                )
 
 
 def entry_keys(section, wildcard, *keys):
@@ -84,7 +118,7 @@ def cells_input(wildcards):
 
 
 def cells_metrics(wildcards):
-    models = config["cells"][wildcards.dataset]["models"] + ["logreg"]
+    models = config["cells"][wildcards.dataset]["models"] + [CELL_BASELINE]
     return expand(
         "results/cells/{dataset}/{model}/metrics.json",
         dataset=wildcards.dataset,
@@ -98,7 +132,7 @@ def molecules_input(wildcards):
 
 
 def molecules_metrics(wildcards):
-    models = config["molecules"][wildcards.dataset]["models"] + ["fp_rf"]
+    models = config["molecules"][wildcards.dataset]["models"] + [MOLECULE_BASELINE]
     return expand(
         "results/molecules/{dataset}/{model}/metrics.json",
         dataset=wildcards.dataset,
@@ -161,14 +195,6 @@ def gan_dataset_evaluations(wildcards):
     return expand("results/gan/{run}/evaluation.json", run=runs)
 
 
-def gan_evaluation_targets():
-    """Evaluation table of every images dataset with GAN runs, when evaluation is enabled."""
-    if not config["evaluation"]["enabled"]:
-        return []
-    datasets = sorted({run["dataset"] for run in config["gan"].values()})
-    return expand("results/gan/evaluation_{dataset}.tsv", dataset=datasets)
-
-
 def augment_cells_experiment(wildcards):
     return config["augment_cells"][wildcards.experiment]
 
@@ -222,64 +248,12 @@ def augment_images_inputs(wildcards):
 
 def augment_images_runs(wildcards):
     """One table per configured fraction × seed (fractions as written by str())."""
-    cfg = augment_images_experiment(wildcards)
+    experiment = augment_images_experiment(wildcards)
     return expand(
         "results/augment/images/{experiment}/runs/fraction{fraction}_seed{seed}.tsv",
         experiment=wildcards.experiment,
-        fraction=map(str, cfg["fractions"]),
-        seed=cfg["seeds"],
-    )
-
-
-def summary_names():
-    """Names of every dataset, run and experiment whose headline goes into results/summary.tsv."""
-    return {
-        "cells": list(config["cells"]),
-        "molecules": list(config["molecules"]),
-        "gan": list(config["gan"]) if config["evaluation"]["enabled"] else [],
-        "augment_images": list(config["augment_images"]),
-        "augment_cells": list(config["augment_cells"]),
-        "motifs": list(config["motifs"]),
-    }
-
-
-def summary_inputs(wildcards):
-    names = summary_names()
-    return {
-        "cells": expand("results/cells/{name}/comparison.tsv", name=names["cells"]),
-        "molecules": expand(
-            "results/molecules/{name}/comparison.tsv", name=names["molecules"]
-        ),
-        "gan": expand("results/gan/{name}/evaluation.json", name=names["gan"]),
-        "augment_images": expand(
-            "results/augment/images/{name}/summary.json", name=names["augment_images"]
-        ),
-        "augment_cells": expand(
-            "results/augment/cells/{name}/summary.json", name=names["augment_cells"]
-        ),
-        "motifs": expand("results/motifs/{name}/counts.tsv", name=names["motifs"]),
-    }
-
-
-def all_targets():
-    return (
-        expand("results/cells/{dataset}/comparison.tsv", dataset=config["cells"])
-        + expand(
-            "results/molecules/{dataset}/comparison.tsv", dataset=config["molecules"]
-        )
-        + expand("results/images/{dataset}/montage.png", dataset=config["images"])
-        + expand("results/gan/{run}/synthetic_montage.png", run=config["gan"])
-        + gan_evaluation_targets()
-        + expand(
-            "results/augment/images/{experiment}/summary.json",
-            experiment=config["augment_images"],
-        )
-        + expand(
-            "results/augment/cells/{experiment}/summary.json",
-            experiment=config["augment_cells"],
-        )
-        + expand("results/motifs/{experiment}/counts.tsv", experiment=config["motifs"])
-        + ["results/summary.tsv"]
+        fraction=map(str, experiment["fractions"]),
+        seed=experiment["seeds"],
     )
 
 

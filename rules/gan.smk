@@ -31,7 +31,7 @@ rule gan_train:
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=lambda wildcards, attempt: 720 * attempt,
     params:
-        run=gan_training_settings,
+        entry=gan_training_settings,
         device=config["device"],
         checkpoint_dir="results/gan/{run}/checkpoint",
         scored_by=lambda wildcards, input: gan_scoring(wildcards.run),
@@ -58,12 +58,109 @@ rule gan_sample:
         "../envs/images.yaml"
     threads: 2
     resources:
+        quick=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        run=entry_keys(
+        entry=entry_keys(
             "gan", "run", "arch", "classes", "width", "nz", "n_samples", "seed"
         ),
         device=config["device"],
     script:
         "../scripts/gan_sample.py"
+
+
+rule gan_evaluate:
+    input:
+        unpack(gan_evaluation_inputs),
+        generator=rules.gan_train.output.generator,
+        snapshots=rules.gan_train.output.snapshots,
+    output:
+        evaluation="results/gan/{run}/evaluation.json",
+        scores="results/gan/{run}/scores.tsv",
+        score_plot=report(
+            "results/gan/{run}/scores.png",
+            caption="captions/gan_scores.rst",
+            category="Microscopy GANs",
+            subcategory="{run}",
+            labels={"figure": "scores vs iteration"},
+        ),
+        montage=report(
+            "results/gan/{run}/real_fake_montage.png",
+            caption="captions/gan_real_fake.rst",
+            category="Microscopy GANs",
+            subcategory="{run}",
+            labels={"figure": "real and generated tiles"},
+        ),
+        headline="results/gan/{run}/headline.tsv",
+    log:
+        "logs/gan/{run}/evaluate.log",
+    conda:
+        "../envs/images.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        runtime=lambda wildcards, attempt: 240 * attempt,
+    params:
+        entry=entry_keys(
+            "gan",
+            "run",
+            "dataset",
+            "arch",
+            "algorithm",
+            "classes",
+            "width",
+            "nz",
+            "iterations",
+        ),
+        evaluation={
+            key: config["evaluation"][key]
+            for key in (
+                "seed",
+                "n_generated",
+                "nearest_k",
+                "kid_subsets",
+                "kid_subset_size",
+                "c2st",
+            )
+        },
+        device=config["device"],
+    script:
+        "../scripts/gan_evaluate.py"
+
+
+rule gan_evaluation_table:
+    input:
+        gan_dataset_evaluations,
+    output:
+        table=report(
+            "results/gan/evaluation_{dataset}.tsv",
+            caption="captions/gan_evaluation_table.rst",
+            category="Microscopy GANs",
+            subcategory="evaluation",
+            labels={"dataset": "{dataset}", "figure": "evaluation table"},
+        ),
+    log:
+        "logs/gan/evaluation_{dataset}.log",
+    conda:
+        "../envs/images.yaml"
+    threads: 1
+    resources:
+        quick=1,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
+    script:
+        "../scripts/gan_evaluation_table.py"
+
+
+declare_results(expand(rules.gan_sample.output.montage, run=config["gan"]))
+# with evaluation: every run scored, one table per images dataset with runs
+if config["evaluation"]["enabled"]:
+    declare_results(
+        expand(
+            rules.gan_evaluation_table.output.table,
+            dataset=sorted({run["dataset"] for run in config["gan"].values()}),
+        ),
+        expand(rules.gan_evaluate.output.headline, run=config["gan"]),
+    )

@@ -7,10 +7,11 @@ rule images_simulate:
         "../envs/images.yaml"
     threads: 1
     resources:
+        quick=1,
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 15 * attempt,
     params:
-        cfg=entry_keys("images", "dataset", "simulate", "size"),
+        entry=entry_keys("images", "dataset", "simulate", "size"),
     script:
         "../scripts/images_simulate.py"
 
@@ -37,7 +38,7 @@ rule images_prepare:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        cfg=entry_keys(
+        entry=entry_keys(
             "images",
             "dataset",
             "folder",
@@ -51,3 +52,42 @@ rule images_prepare:
         ),
     script:
         "../scripts/images_prepare.py"
+
+
+rule images_classifier:
+    input:
+        tiles="results/images/{dataset}/tiles.npz",
+    output:
+        model="results/images/{dataset}/classifier/model.pt",
+        metrics="results/images/{dataset}/classifier/metrics.json",
+        predictions="results/images/{dataset}/classifier/predictions.tsv",
+        confusion=report(
+            "results/images/{dataset}/classifier/confusion.png",
+            caption="captions/images_classifier.rst",
+            category="Microscopy",
+            subcategory="{dataset}",
+            labels={"figure": "tile classifier confusion matrix"},
+        ),
+    log:
+        "logs/images/{dataset}/classifier.log",
+    conda:
+        "../envs/images.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    params:
+        classifier=config["evaluation"]["classifier"],
+        scored_by=lambda wildcards, input: {
+            run: gan_scoring(run)
+            for run, entry in config["gan"].items()
+            if entry["dataset"] == wildcards.dataset
+        },
+        seed=config["evaluation"]["seed"],
+        device=config["device"],
+    script:
+        "../scripts/images_classifier.py"
+
+
+declare_results(expand(rules.images_prepare.output.montage, dataset=config["images"]))

@@ -14,7 +14,7 @@ rule molecules_prepare:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        cfg=entry_keys(
+        entry=entry_keys(
             "molecules",
             "dataset",
             "source",
@@ -53,7 +53,7 @@ rule molecules_train_gnn:
     benchmark:
         "results/molecules/{dataset}/{model}/benchmark.tsv"
     wildcard_constraints:
-        model="gine|mpnn|attentivefp",
+        model="|".join(MOLECULE_MODELS),
     conda:
         "../envs/molecules.yaml"
     threads: 1
@@ -62,7 +62,7 @@ rule molecules_train_gnn:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        cfg=entry_keys("molecules", "dataset", "targets", "task", "gnn", "seed"),
+        entry=entry_keys("molecules", "dataset", "targets", "task", "gnn", "seed"),
         device=config["device"],
     script:
         "../scripts/molecules_train_gnn.py"
@@ -73,17 +73,19 @@ rule molecules_baseline:
         graphs=rules.molecules_prepare.output.graphs,
         table=rules.molecules_prepare.output.table,
     output:
-        metrics="results/molecules/{dataset}/fp_rf/metrics.json",
-        predictions="results/molecules/{dataset}/fp_rf/predictions.tsv",
+        metrics="results/molecules/{dataset}/{model}/metrics.json",
+        predictions="results/molecules/{dataset}/{model}/predictions.tsv",
         figure=report(
-            "results/molecules/{dataset}/fp_rf/performance.png",
+            "results/molecules/{dataset}/{model}/performance.png",
             caption="captions/molecules_performance.rst",
             category="Molecules",
             subcategory="{dataset}",
-            labels={"model": "fp_rf", "figure": "test performance"},
+            labels={"model": "{model}", "figure": "test performance"},
         ),
     log:
-        "logs/molecules/{dataset}/fp_rf.log",
+        "logs/molecules/{dataset}/{model}.log",
+    wildcard_constraints:
+        model=MOLECULE_BASELINE,
     conda:
         "../envs/molecules.yaml"
     threads: 1
@@ -91,7 +93,7 @@ rule molecules_baseline:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        cfg=entry_keys("molecules", "dataset", "targets", "task", "baseline", "seed"),
+        entry=entry_keys("molecules", "dataset", "targets", "task", "baseline", "seed"),
     script:
         "../scripts/molecules_baseline.py"
 
@@ -114,15 +116,23 @@ rule molecules_compare:
             subcategory="{dataset}",
             labels={"model": "all", "figure": "comparison"},
         ),
+        headline="results/molecules/{dataset}/headline.tsv",
     log:
         "logs/molecules/{dataset}/compare.log",
     conda:
         "../envs/molecules.yaml"
     threads: 1
     resources:
+        quick=1,
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 5 * attempt,
     params:
         task=lambda wildcards: config["molecules"][wildcards.dataset]["task"],
     script:
         "../scripts/molecules_compare.py"
+
+
+declare_results(
+    expand(rules.molecules_compare.output.table, dataset=config["molecules"]),
+    expand(rules.molecules_compare.output.headline, dataset=config["molecules"]),
+)

@@ -8,6 +8,7 @@ rule motifs_experiment:
             labels={"table": "motif counts"},
         ),
         counts="results/motifs/{experiment}/counts.json",
+        headline="results/motifs/{experiment}/headline.tsv",
         figure=report(
             "results/motifs/{experiment}/proportions.png",
             caption="captions/motifs_proportions.rst",
@@ -31,7 +32,13 @@ rule motifs_experiment:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        experiment=lambda wildcards: config["motifs"][wildcards.experiment],
+        entry=lambda wildcards: config["motifs"][wildcards.experiment],
         device=config["device"],
     script:
         "../scripts/motifs_experiment.py"
+
+
+declare_results(
+    expand(rules.motifs_experiment.output.table, experiment=config["motifs"]),
+    expand(rules.motifs_experiment.output.headline, experiment=config["motifs"]),
+)

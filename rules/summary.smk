@@ -1,6 +1,6 @@
 rule summary:
     input:
-        unpack(summary_inputs),
+        lambda wildcards: HEADLINES,
     output:
         report(
             "results/summary.tsv",
@@ -14,9 +14,11 @@ rule summary:
         "../envs/summary.yaml"
     threads: 1
     resources:
+        quick=1,
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 5 * attempt,
-    params:
-        names=summary_names(),
     script:
         "../scripts/summary.py"
+
+
+declare_results(rules.summary.output)

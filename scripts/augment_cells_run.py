@@ -15,7 +15,7 @@ runs, generated, kept, losses = run_augmentation(
     data,
     classes,
     snakemake.wildcards.experiment,
-    params.experiment,
+    params.entry,
     params.graph,
     params.fraction,
     params.seed,

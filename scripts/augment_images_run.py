@@ -13,11 +13,11 @@ params = snakemake.params
 runs = experiment_run(
     load_tile_store(snakemake.input.tiles),
     snakemake.input.generator,
-    params.run,
+    params.gan,
     params.fraction,
     params.seed,
-    params.synthetic_ratio,
-    params.classifier,
+    params.entry["synthetic_ratio"],
+    params.entry["classifier"],
     resolve_device(params.device),
     snakemake.wildcards.experiment,
 )

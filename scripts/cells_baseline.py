@@ -6,8 +6,8 @@ from dlbio.io import log_to
 from dlbio.train.baseline import fit_logistic
 
 log_to(snakemake.log[0])
-out, cfg = snakemake.output, snakemake.params.cfg
+out, entry, name = snakemake.output, snakemake.params.entry, snakemake.wildcards.model
 data, cells, classes = load_cell_graph(snakemake.input.graph, snakemake.input.cells)
 x, y, train = data.x.numpy(), data.y.numpy(), data.train_mask.numpy()
-model = fit_logistic(x[train], y[train], seed=cfg["seed"], **cfg["baseline"])
-evaluate_predictions(cells, model.predict_proba(x), classes, "logreg", out.metrics, out.predictions, out.confusion)
+model = fit_logistic(x[train], y[train], seed=entry["seed"], **entry["baseline"])
+evaluate_predictions(cells, model.predict_proba(x), classes, name, out.metrics, out.predictions, out.confusion)

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from dlbio.data.tiles import load_tile_store, plot_class_montage, save_tile_store
+from dlbio.data.tiles import load_tile_store, plot_class_montage, save_tile_store, training_tiles
 from dlbio.device import resolve_device
 from dlbio.io import log_to
-from dlbio.train.gan import load_generator, sample_tiles, training_tiles
+from dlbio.train.gan import load_generator, sample_tiles
 
 log_to(snakemake.log[0])
-out, run = snakemake.output, snakemake.params.run
+out, run = snakemake.output, snakemake.params.entry
 store = load_tile_store(snakemake.input.tiles)
 images, _, classes = training_tiles(store, run["classes"])
 device = resolve_device(snakemake.params.device)

@@ -5,16 +5,16 @@ from pathlib import Path
 
 import torch
 
-from dlbio.data.tiles import load_tile_store
+from dlbio.data.tiles import load_tile_store, training_tiles
 from dlbio.device import resolve_device
 from dlbio.evaluate.feasibility import check_run_can_be_scored
 from dlbio.io import log_to
-from dlbio.train.gan import GANTrainer, training_tiles
+from dlbio.train.gan import GANTrainer
 from dlbio.train.gan_figures import plot_losses, plot_progress
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-out, run = snakemake.output, snakemake.params.run | {"name": snakemake.wildcards.run}
+out, run = snakemake.output, snakemake.params.entry | {"name": snakemake.wildcards.run}
 store = load_tile_store(snakemake.input.tiles)
 logging.info("tiles per class: %s", check_run_can_be_scored(store, snakemake.params.scored_by, run["name"]))
 images, labels, classes = training_tiles(store, run["classes"])

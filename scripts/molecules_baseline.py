@@ -6,9 +6,10 @@ from dlbio.io import log_to
 from dlbio.train.fingerprint_baseline import fit_predict_forest, morgan_fingerprints
 
 log_to(snakemake.log[0])
-out, cfg, fp = snakemake.output, snakemake.params.cfg, snakemake.params.cfg["baseline"]
-_, table, y = load_molecule_dataset(snakemake.input.graphs, snakemake.input.table, cfg["targets"])
+out, entry, name = snakemake.output, snakemake.params.entry, snakemake.wildcards.model
+fp, targets, task = entry["baseline"], entry["targets"], entry["task"]
+_, table, y = load_molecule_dataset(snakemake.input.graphs, snakemake.input.table, targets)
 fingerprints = morgan_fingerprints(table["smiles"], fp["radius"], fp["n_bits"])
 train = (table["split"] == "train").to_numpy()
-pred = fit_predict_forest(fingerprints, y, train, cfg["task"], fp["n_estimators"], cfg["seed"], snakemake.threads)
-evaluate_property_predictions(table, y, pred, cfg["targets"], cfg["task"], "fp_rf", out.metrics, out.predictions, out.figure)
+pred = fit_predict_forest(fingerprints, y, train, task, fp["n_estimators"], entry["seed"], snakemake.threads)
+evaluate_property_predictions(table, y, pred, targets, task, name, out.metrics, out.predictions, out.figure)

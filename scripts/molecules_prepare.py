@@ -7,9 +7,9 @@ from dlbio.data.molecules import RejectedRowsError, prepare_molecule_dataset
 from dlbio.io import log_to, save_tensors
 
 log_to(snakemake.log[0])
-out = snakemake.output
+out, name = snakemake.output, snakemake.wildcards.dataset
 try:
-    tensors, kept, rejected = prepare_molecule_dataset(snakemake.wildcards.dataset, snakemake.params.cfg, snakemake.threads)
+    tensors, kept, rejected = prepare_molecule_dataset(name, snakemake.params.entry, snakemake.threads)
 except RejectedRowsError as err:  # the job's outputs are removed on failure; the log folder is kept
     kept_rejected = Path(snakemake.log[0]).with_name("rejected.tsv")
     err.rejected.to_csv(kept_rejected, sep="\t", index=False)

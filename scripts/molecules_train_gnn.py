@@ -10,10 +10,11 @@ from dlbio.train.molecule_gnn import fit_molecule_model, predict_molecules
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-out, cfg, arch = snakemake.output, snakemake.params.cfg, snakemake.wildcards.model
-graphs, table, y = load_molecule_dataset(snakemake.input.graphs, snakemake.input.table, cfg["targets"])
+out, entry, arch = snakemake.output, snakemake.params.entry, snakemake.wildcards.model
+targets, task = entry["targets"], entry["task"]
+graphs, table, y = load_molecule_dataset(snakemake.input.graphs, snakemake.input.table, targets)
 device = resolve_device(snakemake.params.device)
-model, scaler, history = fit_molecule_model(arch, graphs, table["split"], cfg["task"], cfg["gnn"], device, cfg["seed"])
+model, scaler, history = fit_molecule_model(arch, graphs, table["split"], task, entry["gnn"], device, entry["seed"])
 history.to_csv(out.history, sep="\t", index=False)
-pred = predict_molecules(model, graphs, scaler, cfg["task"], device)
-evaluate_property_predictions(table, y, pred, cfg["targets"], cfg["task"], arch, out.metrics, out.predictions, out.figure)
+pred = predict_molecules(model, graphs, scaler, task, device)
+evaluate_property_predictions(table, y, pred, targets, task, arch, out.metrics, out.predictions, out.figure)

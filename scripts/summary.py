@@ -1,4 +1,4 @@
-"""Gather the headline number of every path into results/summary.tsv."""
+"""Stack every declared headline.tsv into results/summary.tsv."""
 
 import logging
 
@@ -6,7 +6,6 @@ from dlbio.evaluate.summary import summary_table
 from dlbio.io import log_to
 
 log_to(snakemake.log[0])
-files = {path: dict(zip(names, snakemake.input[path])) for path, names in snakemake.params.names.items()}
-table = summary_table(**files)
+table = summary_table(snakemake.input)
 table.to_csv(snakemake.output[0], sep="\t", index=False)
 logging.info("\n%s", table.to_string(index=False))

@@ -41,7 +41,7 @@ def blobs(n_per_class=40, n_features=6, seed=0):
     rng = np.random.default_rng(seed)
     y = np.repeat([0, 1, 2], n_per_class)
     x = (rng.normal(size=(len(y), n_features)) + 6 * np.eye(3, n_features)[y]).astype(np.float32)
-    edge_index, edge_weight = knn_graph(x, 5)
+    edge_index, edge_weight = knn_graph(x, 5, "euclidean", "union")
     split = stratified_split(y, 0.2, 0.2, seed=0)
     masks = {f"{s}_mask": torch.from_numpy(split == s) for s in ("train", "val", "test")}
     return Data(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=edge_index, edge_weight=edge_weight, **masks)

@@ -64,7 +64,7 @@ def test_missing_labels_are_counted(pbmc, tmp_path):
 
 def test_counts_preprocessing_applies_qc_hvg_and_pca(counts_h5ad, preprocess_params):
     adata = load_cells(str(counts_h5ad), "cell_type")
-    out = preprocess(adata, preprocess_params)
+    out = preprocess(adata, preprocess_params, 0)
     assert out.obsm["X_pca"].shape == (adata.n_obs, 20)
     assert out.n_vars == 200
     assert abs(out.X.mean()) < 1e-3
@@ -124,13 +124,13 @@ def test_big_sparse_data_are_checked_on_a_sample_of_cells():
 def test_qc_that_removes_every_cell_is_an_error(counts_h5ad, preprocess_params):
     adata = load_cells(str(counts_h5ad), "cell_type")
     with pytest.raises(InputError, match="QC removed every cell"):
-        preprocess(adata, preprocess_params | {"min_genes": 100_000})
+        preprocess(adata, preprocess_params | {"min_genes": 100_000}, 0)
 
 
 def test_too_many_pcs_is_an_error(counts_h5ad, preprocess_params):
     adata = load_cells(str(counts_h5ad), "cell_type")
     with pytest.raises(InputError, match=r"preprocess.n_pcs = 240 must be smaller"):
-        preprocess(adata, preprocess_params | {"n_pcs": 240})
+        preprocess(adata, preprocess_params | {"n_pcs": 240}, 0)
 
 
 def dataset_config(h5ad, preprocess_params, **graph):

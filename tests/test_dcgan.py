@@ -4,12 +4,13 @@ import pytest
 import torch
 
 from dlbio.errors import InputError
-from dlbio.models.dcgan import ARCHS, build_gan, fitted_kernel
+from dlbio.models.dcgan import build_gan, fitted_kernel
+from dlbio.models.registry import GAN_ARCHS
 
 SIZE, NZ, WIDTH = (32, 48), 16, 8
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", GAN_ARCHS)
 @pytest.mark.parametrize("batchnorm", [True, False])
 def test_shapes_at_any_tile_size(arch, batchnorm):
     generator, critics = build_gan(arch, 3, 2, SIZE, width=WIDTH, nz=NZ, critic_batchnorm=batchnorm)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dlbio.data.simulate_lin import simulate_lin
-from dlbio.data.tiles import build_tile_store, list_images
+from dlbio.data.tiles import build_tile_store, list_images, training_tiles
 from dlbio.errors import InputError
 from dlbio.io import write_json
 from dlbio.evaluate.cell_stats import cell_length, cell_lengths, latent_lengths, length_distance
@@ -14,7 +14,7 @@ from dlbio.evaluate.c2st import INCONCLUSIVE
 from dlbio.evaluate.gan_evaluation import HELD_OUT, GANEvaluation, evaluation_table, flat_c2st
 from dlbio.evaluate.mode_coverage import class_agreement, mode_coverage, total_variation
 from dlbio.models.dcgan import build_gan
-from dlbio.train.gan import GANTrainer, snapshot_files, snapshot_iterations, training_tiles
+from dlbio.train.gan import GANTrainer, snapshot_files, snapshot_iterations
 from dlbio.train.tile_classifier import fit_tile_classifier, predict_tiles
 from test_gan_training import tiny_data, tiny_run
 from test_tile_classifier import PARAMS, toy_tiles
@@ -71,8 +71,8 @@ def test_total_variation():
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lin") / "simulated"
-    simulate_lin(folder, n_per_class=6, seed=3)
-    store, _ = build_tile_store(list_images(folder), [0, 1], (48, 80), threads=1)
+    simulate_lin(folder, n_per_class=6, size=(48, 80), seed=3)
+    store, _ = build_tile_store(list_images(folder, None), [0, 1], (48, 80), "crop", "dtype", 0.2, 0, threads=1)
     return folder, store
 
 

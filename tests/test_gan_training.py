@@ -8,18 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from dlbio.data.tiles import training_tiles
 from dlbio.errors import InputError
-from dlbio.models.dcgan import ARCHS
-from dlbio.train.gan import (
-    ALGORITHMS,
-    GANTrainer,
-    NonFiniteLoss,
-    algorithm_settings,
-    critic_steps,
-    gradient_penalty,
-    sample_tiles,
-    training_tiles,
-)
+from dlbio.models.registry import GAN_ARCHS as ARCHS
+from dlbio.train.adversarial import ALGORITHMS, NonFiniteLoss, algorithm_settings, critic_steps, gradient_penalty
+from dlbio.train.gan import GANTrainer, sample_tiles
 
 CPU = torch.device("cpu")
 

@@ -7,7 +7,8 @@ from torch_geometric.data import Data
 
 from dlbio.data.cells import knn_graph, stratified_split
 from dlbio.errors import InputError
-from dlbio.models.gnn import ENCODERS, NodeClassifier
+from dlbio.models.gnn import NodeClassifier
+from dlbio.models.registry import CELL_GNNS
 from dlbio.train.gnn import fit_node_classifier, predict_nodes
 
 PARAMS = {
@@ -29,7 +30,7 @@ def blobs():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 60)
     x = (rng.normal(size=(180, 8)) + 2.5 * np.eye(3, 8)[y]).astype(np.float32)
-    edge_index, edge_weight = knn_graph(x, 8)
+    edge_index, edge_weight = knn_graph(x, 8, "euclidean", "union")
     split = stratified_split(y, 0.2, 0.2, seed=0)
     return Data(
         x=torch.from_numpy(x),
@@ -40,7 +41,7 @@ def blobs():
     )
 
 
-@pytest.mark.parametrize("arch", sorted(ENCODERS))
+@pytest.mark.parametrize("arch", CELL_GNNS)
 def test_forward_backward_reaches_every_parameter(blobs, arch):
     torch.manual_seed(0)
     model = NodeClassifier(arch, 8, 3, **ARCH)
@@ -51,7 +52,7 @@ def test_forward_backward_reaches_every_parameter(blobs, arch):
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("arch", sorted(ENCODERS))
+@pytest.mark.parametrize("arch", CELL_GNNS)
 def test_sparse_adjacency_gives_the_edge_index_output(blobs, arch):
     torch.manual_seed(0)
     model = NodeClassifier(arch, 8, 3, **ARCH).eval()
@@ -60,7 +61,7 @@ def test_sparse_adjacency_gives_the_edge_index_output(blobs, arch):
     assert torch.allclose(model.embed(blobs.x, model.adjacency(blobs)), reference, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch", sorted(ENCODERS))
+@pytest.mark.parametrize("arch", CELL_GNNS)
 def test_training_separates_clusters_and_stops_early(blobs, arch):
     model, history = fit_node_classifier(arch, blobs, PARAMS, torch.device("cpu"), seed=0)
     proba, hidden = predict_nodes(model, blobs, torch.device("cpu"))
@@ -78,7 +79,7 @@ def test_same_seed_gives_identical_training(blobs):
 
 
 def test_unknown_architecture_is_named():
-    with pytest.raises(InputError, match="unknown model 'gin'; choose from"):
+    with pytest.raises(InputError, match="unknown cell GNN 'gin'; choose from"):
         NodeClassifier("gin", 8, 3, **ARCH)
 
 

@@ -34,7 +34,7 @@ def test_union_graph_is_symmetric_without_self_loops_and_degree_at_least_k(point
 
 
 def test_neighbours_are_the_exact_nearest(points):
-    edge_index, _ = knn_graph(points, 5)
+    edge_index, _ = knn_graph(points, 5, "euclidean", "union")
     dist = np.linalg.norm(points[:, None] - points[None], axis=2)
     np.fill_diagonal(dist, np.inf)
     nearest = np.argsort(dist[0])[:5]
@@ -42,8 +42,8 @@ def test_neighbours_are_the_exact_nearest(points):
 
 
 def test_mutual_graph_is_a_symmetric_subset_of_union(points):
-    union, _ = knn_graph(points, 7, symmetrize="union")
-    mutual, weight = knn_graph(points, 7, symmetrize="mutual")
+    union, _ = knn_graph(points, 7, "euclidean", symmetrize="union")
+    mutual, weight = knn_graph(points, 7, "euclidean", symmetrize="mutual")
     adj = as_dense(mutual, weight, len(points))
     assert torch.equal(adj, adj.T)
     pairs = lambda ei: set(map(tuple, ei.T.tolist()))  # noqa: E731
@@ -52,14 +52,14 @@ def test_mutual_graph_is_a_symmetric_subset_of_union(points):
 
 def test_closer_neighbours_get_larger_weights():
     x = np.array([[0.0], [1.0], [3.0], [10.0]])
-    edge_index, weight = knn_graph(x, 1)
+    edge_index, weight = knn_graph(x, 1, "euclidean", "union")
     w = {tuple(e): float(v) for e, v in zip(edge_index.T.tolist(), weight)}
     assert w[(0, 1)] > w[(1, 2)] > w[(2, 3)]
 
 
 def test_k_not_smaller_than_cell_count_is_an_error(points):
     with pytest.raises(InputError, match=r"graph.k = 300 must be smaller than the number of cells \(300\)"):
-        knn_graph(points, 300)
+        knn_graph(points, 300, "euclidean", "union")
 
 
 def labels_with_counts(counts):

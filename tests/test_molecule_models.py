@@ -7,7 +7,8 @@ from torch_geometric.data import Batch, Data
 
 from dlbio.errors import InputError
 from dlbio.evaluate.properties import property_metrics
-from dlbio.models.molecule_gnn import ARCHS, build_molecule_model
+from dlbio.models.molecule_gnn import build_molecule_model
+from dlbio.models.registry import MOLECULE_MODELS
 from dlbio.train.fingerprint_baseline import fit_predict_forest, morgan_fingerprints
 from dlbio.train.molecule_gnn import TargetScaler, fit_molecule_model, masked_loss, predict_molecules
 
@@ -26,7 +27,7 @@ def random_molecule(rng, n_tasks=2):
     return Data(x=x, edge_index=torch.tensor(ring), edge_attr=torch.ones(2 * n, BOND), y=y)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", MOLECULE_MODELS)
 def test_forward_backward_on_a_batch(arch):
     rng = np.random.default_rng(0)
     batch = Batch.from_data_list([random_molecule(rng) for _ in range(5)])
@@ -56,7 +57,7 @@ def test_scaler_round_trips_and_ignores_missing():
     assert torch.allclose(scaler.unscale(scaler.scale(y[1:])), y[1:])
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", MOLECULE_MODELS)
 def test_training_beats_the_mean_predictor(arch):
     rng = np.random.default_rng(1)
     graphs = [random_molecule(rng, n_tasks=1) for _ in range(120)]

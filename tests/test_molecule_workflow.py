@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from dlbio.data.molecules import read_molecule_table
+from dlbio.data.molecules.reading import read_molecule_table
 from test_workflow import snakemake
 
 GNN = {"hidden": 32, "layers": 2, "max_epochs": 40, "patience": 10}
@@ -15,7 +15,7 @@ INVALID = ["C1CC", "not a molecule", "c1ccccc1(C)(C)(C)"]
 @pytest.fixture(scope="module")
 def table_csv(tmp_path_factory):
     """300 random ChEMBL molecules + 3 invalid SMILES + one exact duplicate, as a lab's CSV."""
-    chembl = read_molecule_table("rdkit:CHEMBL2321810", "smiles", ["Act"]).sample(300, random_state=0)
+    chembl = read_molecule_table("rdkit:CHEMBL2321810", "smiles", ["Act"], None).sample(300, random_state=0)
     rows = pd.DataFrame({"compound": chembl["id"], "SMILES": chembl["input_smiles"], "pIC50": chembl["Act"]})
     bad = pd.DataFrame({"compound": [f"bad{i}" for i in range(3)], "SMILES": INVALID, "pIC50": 6.0})
     path = tmp_path_factory.mktemp("mol") / "table.csv"

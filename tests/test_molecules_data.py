@@ -8,21 +8,20 @@ import pytest
 import torch
 from rdkit import Chem, RDConfig
 
-from dlbio.data.molecules import (
+from dlbio.data.molecules import load_molecule_dataset, prepare_molecule_dataset
+from dlbio.data.molecules.featurize import (
     ATOM_FEATURES,
+    ATOM_LAYOUT,
     BOND_FEATURES,
-    RejectedRowsError,
-    check_rejections,
+    BOND_LAYOUT,
     featurize_many,
+    featurize_mol,
     featurize_smiles,
-    load_molecule_dataset,
-    prepare_molecule_dataset,
-    prepare_molecules,
-    read_molecule_table,
-    scaffold,
-    split_molecules,
     to_data_list,
 )
+from dlbio.data.molecules.reading import read_molecule_table
+from dlbio.data.molecules.split import scaffold, split_molecules
+from dlbio.data.molecules.standardize import RejectedRowsError, check_rejections, prepare_molecules
 from dlbio.errors import InputError
 from dlbio.io import load_tensors, save_tensors
 
@@ -43,7 +42,7 @@ def write(path, text):
 
 @pytest.fixture(scope="module")
 def chembl():
-    return read_molecule_table("rdkit:CHEMBL2321810", "SMILES", ["Act"])
+    return read_molecule_table("rdkit:CHEMBL2321810", "SMILES", ["Act"], None)
 
 
 @pytest.fixture
@@ -66,17 +65,40 @@ def dataset_cfg():
 # ---------------------------------------------------------------- featurisation
 
 
+def test_layout_matches_the_documented_blocks():
+    assert [(b.name, b.size) for b in ATOM_LAYOUT.blocks] == [
+        ("element", 14),
+        ("degree", 7),
+        ("formal charge", 6),
+        ("hybridisation", 6),
+        ("aromatic", 1),
+        ("total H", 5),
+        ("chirality tag", 4),
+        ("in ring", 1),
+        ("ring size", 6),
+    ]
+    assert [(b.name, b.size) for b in BOND_LAYOUT.blocks] == [
+        ("bond type", 4),
+        ("conjugated", 1),
+        ("in ring", 1),
+        ("stereo", 6),
+    ]
+    assert (ATOM_FEATURES, BOND_FEATURES) == (50, 12)
+    assert ATOM_LAYOUT.span("hybridisation") == slice(27, 33) and ATOM_LAYOUT.column("ring size", 6) == 47
+
+
 def test_benzene_has_six_aromatic_atoms_and_twelve_aromatic_edges():
     f = featurize_smiles("c1ccccc1")
     assert f["x"].shape == (6, ATOM_FEATURES) and f["x"].dtype == np.float32
     assert f["edge_index"].shape == (2, 12) and f["edge_index"].dtype == np.int64
     assert f["edge_attr"].shape == (12, BOND_FEATURES)
-    assert (f["edge_attr"][:, 3] == 1).all() and (f["edge_attr"][:, :3] == 0).all()  # aromatic, not single/double
-    assert (f["edge_attr"][:, 5] == 1).all()  # in ring
+    bond_type = f["edge_attr"][:, BOND_LAYOUT.span("bond type")]
+    assert (bond_type.argmax(1) == 3).all() and (bond_type.sum(1) == 1).all()  # aromatic only
+    assert (f["edge_attr"][:, BOND_LAYOUT.column("in ring")] == 1).all()
     x = f["x"]
-    assert (x[:, 1] == 1).all()  # carbon
-    assert (x[:, 33] == 1).all()  # aromatic
-    assert (x[:, 43] == 1).all() and (x[:, 44 + 3] == 1).all()  # in ring, ring of size 6
+    assert (x[:, ATOM_LAYOUT.column("element", "C")] == 1).all()
+    assert (x[:, ATOM_LAYOUT.column("aromatic")] == 1).all()
+    assert (x[:, ATOM_LAYOUT.column("in ring")] == 1).all() and (x[:, ATOM_LAYOUT.column("ring size", 6)] == 1).all()
     # both directions of every bond
     pairs = set(map(tuple, f["edge_index"].T))
     assert all((j, i) in pairs for i, j in pairs)
@@ -86,30 +108,47 @@ def test_ethanol_atoms_and_single_bonds():
     f = featurize_smiles("CCO")
     x = f["x"]
     assert x.shape == (3, ATOM_FEATURES) and f["edge_index"].shape == (2, 4)
-    assert x[:, :14].argmax(1).tolist() == [1, 1, 3]  # C, C, O
-    assert (x[:, 34:39].argmax(1) == [3, 2, 1]).all()  # total H
-    assert (x[:, 27 + 2] == 1).all()  # SP3
-    assert (f["edge_attr"][:, 0] == 1).all() and f["edge_attr"][:, 4:6].sum() == 0
+    assert x[:, ATOM_LAYOUT.span("element")].argmax(1).tolist() == [1, 1, 3]  # C, C, O
+    assert (x[:, ATOM_LAYOUT.span("total H")].argmax(1) == [3, 2, 1]).all()
+    assert (x[:, ATOM_LAYOUT.column("hybridisation", Chem.HybridizationType.SP3)] == 1).all()
+    assert (f["edge_attr"][:, BOND_LAYOUT.column("bond type", Chem.BondType.SINGLE)] == 1).all()
+    assert f["edge_attr"][:, BOND_LAYOUT.column("conjugated")].sum() == 0
+    assert f["edge_attr"][:, BOND_LAYOUT.column("in ring")].sum() == 0
     assert (x.sum(1) == 6).all()  # one slot in each of the six one-hot blocks, not aromatic, no ring
 
 
 def test_every_atom_has_exactly_one_value_per_one_hot_block():
     x = featurize_smiles("C[C@H](N)C(=O)[O-].[Na+].c1ccc2[nH]ccc2c1")["x"]
-    for start, stop in [(0, 14), (14, 21), (21, 27), (27, 33), (34, 39), (39, 43)]:
-        assert (x[:, start:stop].sum(1) == 1).all()
-    assert x[1, 39 + 1] + x[1, 39 + 2] == 1  # chiral carbon is CW or CCW
+    for block in ["element", "degree", "formal charge", "hybridisation", "total H", "chirality tag"]:
+        assert (x[:, ATOM_LAYOUT.span(block)].sum(1) == 1).all(), block
+    chirality = [Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW]
+    assert sum(x[1, ATOM_LAYOUT.column("chirality tag", c)] for c in chirality) == 1  # chiral carbon is CW or CCW
+
+
+def test_unlisted_values_go_to_other_none_or_the_default():
+    x = featurize_smiles("*C")["x"]
+    element = x[:, ATOM_LAYOUT.span("element")]
+    assert element[0, -1] == 1 and element[0].sum() == 1  # the dummy atom is an "other" element
+    assert featurize_smiles("C")["x"][0, ATOM_LAYOUT.span("total H")].argmax() == 4  # 4 or more
+    dative = featurize_smiles("[NH3]->[Cu+2]")["edge_attr"]
+    assert dative[:, BOND_LAYOUT.span("bond type")].sum() == 0
+    mol = Chem.MolFromSmiles("Cc1ccccc1-c1ccccc1C")
+    bond = mol.GetBondBetweenAtoms(6, 7)
+    bond.SetStereo(Chem.BondStereo.STEREOATROPCW)
+    edge_attr = featurize_mol(mol)["edge_attr"][2 * bond.GetIdx()]
+    assert edge_attr[BOND_LAYOUT.column("stereo", Chem.BondStereo.STEREONONE)] == 1  # counts as none
 
 
 def test_uncharge_neutralises_acetate_and_largest_fragment_drops_the_salt():
     mols = table([("a", "CC(=O)[O-].[Na+]", 1.0)])
-    kept, _ = prepare_molecules(mols, "regression", ["y"], NO_STANDARDIZE, "mean", 0.5)
+    kept, _ = prepare_molecules(mols, "regression", ["y"], NO_STANDARDIZE, "mean", None)
     assert kept["smiles"][0] == "CC(=O)[O-].[Na+]"
     kept, _ = prepare_molecules(
-        mols, "regression", ["y"], {"largest_fragment": True, "uncharge": True, "tautomer": False}, "mean", 0.5
+        mols, "regression", ["y"], {"largest_fragment": True, "uncharge": True, "tautomer": False}, "mean", None
     )
     assert kept["smiles"][0] == "CC(=O)O"
-    charges = featurize_smiles(kept["smiles"][0])["x"][:, 21:27].argmax(1)
-    assert (charges == 2).all()  # formal charge 0 everywhere
+    charges = featurize_smiles(kept["smiles"][0])["x"][:, ATOM_LAYOUT.column("formal charge", 0)]
+    assert (charges == 1).all()
 
 
 def test_invalid_smiles_cannot_be_featurised():
@@ -162,7 +201,7 @@ def test_invalid_rows_are_rejected_with_rdkit_reasons():
             ("unlabelled", "CCN", np.nan),
         ]
     )
-    kept, rejected = prepare_molecules(mols, "regression", ["y"], NO_STANDARDIZE, "mean", 0.5)
+    kept, rejected = prepare_molecules(mols, "regression", ["y"], NO_STANDARDIZE, "mean", None)
     assert kept["id"].tolist() == ["ok"]
     reasons = dict(zip(rejected["id"], rejected["reason"]))
     assert reasons["ring"].startswith("invalid SMILES: SMILES Parse Error: unclosed ring")
@@ -177,11 +216,12 @@ def test_invalid_rows_are_rejected_with_rdkit_reasons():
 
 def test_rejected_fraction_at_the_limit_passes_and_all_invalid_fails():
     mols = table([("a", "CCO", 1.0), ("b", "xyz", 1.0)])
-    kept, rejected = prepare_molecules(mols, "regression", ["y"], NO_STANDARDIZE, "mean", 0.5)
+    kept, rejected = prepare_molecules(mols, "regression", ["y"], NO_STANDARDIZE, "mean", None)
     check_rejections(2, rejected, 0.5)
     with pytest.raises(InputError, match=r"1 of 2 rows rejected \(50.0% > max_rejected_fraction = 0.4\)"):
         check_rejections(2, rejected, 0.4)
-    kept, rejected = prepare_molecules(table([("b", "xyz", 1.0)]), "regression", ["y"], NO_STANDARDIZE, "mean", 1.0)
+    invalid = table([("b", "xyz", 1.0)])
+    kept, rejected = prepare_molecules(invalid, "regression", ["y"], NO_STANDARDIZE, "mean", None)
     assert kept.empty
     with pytest.raises(InputError, match=r"all 1 rows invalid \(invalid SMILES: 1\)"):
         check_rejections(1, rejected, 1.0)
@@ -198,7 +238,7 @@ def test_duplicates_are_found_on_canonical_smiles_and_conflicts_rejected():
             ("c", "CCN", 0.0),
         ]
     )
-    kept, rejected = prepare_molecules(mols, "classification", ["y"], NO_STANDARDIZE, "mean", 0.5)
+    kept, rejected = prepare_molecules(mols, "classification", ["y"], NO_STANDARDIZE, "mean", None)
     assert kept["id"].tolist() == ["b1", "c"] and kept["y"].tolist() == [1.0, 0.0]
     reasons = dict(zip(rejected["id"], rejected["reason"]))
     assert reasons == {
@@ -207,24 +247,24 @@ def test_duplicates_are_found_on_canonical_smiles_and_conflicts_rejected():
         "b2": "duplicate of b1",
         "b3": "duplicate of b1",
     }
-    kept, rejected = prepare_molecules(mols, "classification", ["y"], NO_STANDARDIZE, "first", 0.5)
+    kept, rejected = prepare_molecules(mols, "classification", ["y"], NO_STANDARDIZE, "first", None)
     assert kept["id"].tolist() == ["a1", "b1", "c"] and kept["y"].tolist() == [1.0, 1.0, 0.0]
     assert rejected["reason"].tolist() == ["duplicate of a1", "duplicate of b1", "duplicate of b1"]
 
 
 def test_regression_duplicates_average_non_missing_values_per_target():
     mols = table([("a", "CCO", 1.0, np.nan), ("b", "OCC", 3.0, 5.0), ("c", "CC[O-]", np.nan, 7.0)], ("t1", "t2"))
-    kept, rejected = prepare_molecules(mols, "regression", ["t1", "t2"], ALL_STANDARDIZE, "mean", 0.5)
+    kept, rejected = prepare_molecules(mols, "regression", ["t1", "t2"], ALL_STANDARDIZE, "mean", None)
     assert kept["id"].tolist() == ["a"] and kept[["t1", "t2"]].to_numpy().tolist() == [[2.0, 6.0]]
     assert rejected["reason"].tolist() == ["duplicate of a", "duplicate of a"]
 
 
 def test_threshold_binarises_and_unthresholded_labels_must_be_binary():
     mols = table([("a", "CCO", 6.9), ("b", "CCN", 7.0), ("c", "CCC", np.nan), ("d", "CCCl", 8.0)])
-    kept, rejected = prepare_molecules(mols, "classification", ["y"], NO_STANDARDIZE, "mean", 0.5, threshold=7)
+    kept, rejected = prepare_molecules(mols, "classification", ["y"], NO_STANDARDIZE, "mean", 7)
     assert kept["y"].tolist() == [0.0, 1.0, 1.0] and rejected["reason"].tolist() == ["no target value"]
     with pytest.raises(InputError, match=r"classification target 'y' must be 0/1 \(or set a threshold\).*e.g. 6.9"):
-        prepare_molecules(mols, "classification", ["y"], NO_STANDARDIZE, "mean", 0.5)
+        prepare_molecules(mols, "classification", ["y"], NO_STANDARDIZE, "mean", None)
 
 
 # ---------------------------------------------------------------- reading
@@ -243,7 +283,7 @@ def test_csv_and_tsv_tables_with_missing_labels(tmp_path):
     assert out["id"].tolist() == ["m1", "m2"] and out["input_smiles"].tolist() == ["CCO", "c1ccccc1"]
     assert np.isnan(out.loc[1, "logS"]) and np.isnan(out.loc[0, "pIC50"]) and out.loc[1, "pIC50"] == 6
     tsv = write(tmp_path / "m.tsv", "smi\tlogS\nCCO\t1.5\n")
-    out = read_molecule_table(tsv, "smi", ["logS"])
+    out = read_molecule_table(tsv, "smi", ["logS"], None)
     assert out["id"].tolist() == ["0"] and out["logS"].dtype == float
 
 
@@ -258,27 +298,27 @@ def test_sdf_input_reads_properties_and_keeps_unsanitisable_records(tmp_path):
         mol.SetProp("solubility", str(value))
         writer.write(mol)
     writer.close()
-    out = read_molecule_table(str(path), "ignored", ["solubility"])
+    out = read_molecule_table(str(path), "ignored", ["solubility"], None)
     assert out["id"].tolist() == ["ethanol", "1", "bad"]
     assert out["input_smiles"][:2].tolist() == ["CCO", "c1ccccc1"] and out["solubility"][:2].tolist() == [1.5, 2.5]
-    _, rejected = prepare_molecules(out, "regression", ["solubility"], NO_STANDARDIZE, "mean", 0.5)
+    _, rejected = prepare_molecules(out, "regression", ["solubility"], NO_STANDARDIZE, "mean", None)
     assert rejected["id"].tolist() == ["bad"] and "Explicit valence" in rejected["reason"][0]
     with pytest.raises(InputError, match=r"no SDF record has the property 'logP'; properties found: solubility"):
-        read_molecule_table(str(path), "ignored", ["logP"], key="molecules.x.source")
+        read_molecule_table(str(path), "ignored", ["logP"], None, key="molecules.x.source")
 
 
 def test_missing_file_names_the_key(tmp_path):
     with pytest.raises(InputError, match=r"config key 'molecules.x.source': file '.*nope.csv' does not exist"):
-        read_molecule_table(str(tmp_path / "nope.csv"), "smiles", ["y"], key="molecules.x.source")
+        read_molecule_table(str(tmp_path / "nope.csv"), "smiles", ["y"], None, key="molecules.x.source")
 
 
 def test_empty_files_are_named(tmp_path):
     with pytest.raises(InputError, match=r"empty.csv' \(config key 'source'\) is empty"):
-        read_molecule_table(write(tmp_path / "empty.csv", ""), "smiles", ["y"])
+        read_molecule_table(write(tmp_path / "empty.csv", ""), "smiles", ["y"], None)
     with pytest.raises(InputError, match=r"header.csv' \(config key 'source'\) has a header but no rows"):
-        read_molecule_table(write(tmp_path / "header.csv", "smiles,y\n"), "smiles", ["y"])
+        read_molecule_table(write(tmp_path / "header.csv", "smiles,y\n"), "smiles", ["y"], None)
     with pytest.raises(InputError, match=r"empty.sdf' \(config key 'source'\) is empty"):
-        read_molecule_table(write(tmp_path / "empty.sdf", ""), "smiles", ["y"])
+        read_molecule_table(write(tmp_path / "empty.sdf", ""), "smiles", ["y"], None)
 
 
 @pytest.mark.parametrize(
@@ -298,14 +338,14 @@ def test_missing_columns_list_the_available_ones(tmp_path, smiles, targets, id_c
 def test_non_numeric_targets_name_the_column_and_a_bad_value(tmp_path):
     path = write(tmp_path / "m.csv", "smiles,y\nCCO,1\nCCN,\nCCC,>10\nCCCl,inactive\n")
     with pytest.raises(InputError, match=r"m.csv': target column 'y' holds 2 non-numeric values, e.g. '>10'"):
-        read_molecule_table(path, "smiles", ["y"])
+        read_molecule_table(path, "smiles", ["y"], None)
 
 
 def test_unknown_builtin_and_file_type(tmp_path):
     with pytest.raises(InputError, match=r"unknown built-in dataset 'ESOL'; choose from \['CHEMBL2321810'\]"):
-        read_molecule_table("rdkit:ESOL", "SMILES", ["y"])
+        read_molecule_table("rdkit:ESOL", "SMILES", ["y"], None)
     with pytest.raises(InputError, match=r"unknown file type '.xlsx'"):
-        read_molecule_table(write(tmp_path / "m.xlsx", "x"), "smiles", ["y"])
+        read_molecule_table(write(tmp_path / "m.xlsx", "x"), "smiles", ["y"], None)
 
 
 # ---------------------------------------------------------------- splits

@@ -10,6 +10,7 @@ import torch
 from dlbio.data.motifs import as_bits, carries, check_experiment, check_modes, make_sequences, mode_sizes, motif_hits
 from dlbio.errors import InputError
 from dlbio.models.conv1d_gan import MotifCritic, MotifGenerator
+from dlbio.models.registry import MOTIF_ARCHS
 from dlbio.train.motif_gan import count_row, sample_sequences, straight_through, summary, train_motif_gan
 from test_workflow import snakemake
 
@@ -41,7 +42,7 @@ def tiny_experiment(**changes):
         "iterations": 3,
         "batch_size": 8,
         "nz": 6,
-        "architecture": "seeds",
+        "arch": "reference",
         "channels": 3,
         "critic_channels": None,
         "kernel": 4,
@@ -118,11 +119,21 @@ def test_pooled_critic_scores_what_a_sequence_contains_not_where():
     assert not torch.allclose(critic(early), critic(empty))
 
 
+def test_each_arch_builds_its_nets():
+    def has(net, layer):
+        return any(isinstance(module, layer) for module in net.modules())
+
+    (generator, critic), (pooled_generator, pooled_critic) = (MOTIF_ARCHS[arch](6, 3, 5, 4, 16) for arch in MOTIF_ARCHS)
+    assert not has(generator, torch.nn.ReLU) and not has(critic, torch.nn.AdaptiveMaxPool1d)
+    assert has(pooled_generator, torch.nn.ReLU) and has(pooled_critic, torch.nn.AdaptiveMaxPool1d)
+    assert critic.layers[0].out_channels == pooled_critic.layers[0].out_channels == 5
+
+
 def test_pooled_kernel_must_fit_with_the_second_convolution():
-    experiment = tiny_experiment(architecture="pooled", kernel=13)
+    experiment = tiny_experiment(arch="pooled", kernel=13)
     with pytest.raises(InputError, match=r"'motifs.x.kernel': 13 is too long .* the pooled critic needs 17"):
         check_experiment(experiment, "motifs.x")
-    check_experiment(experiment | {"architecture": "seeds"}, "motifs.x")
+    check_experiment(experiment | {"arch": "reference"}, "motifs.x")
 
 
 def test_straight_through_shows_bits_and_passes_gradients():
@@ -150,7 +161,7 @@ def test_a_few_training_steps_give_finite_losses_and_sequences(algorithm):
 
 
 def test_pooled_nets_with_straight_through_ema_and_decay_train_reproducibly():
-    experiment = tiny_experiment(architecture="pooled", critic_channels=5, straight_through=True, ema=0.9)
+    experiment = tiny_experiment(arch="pooled", critic_channels=5, straight_through=True, ema=0.9)
     experiment["lr_decay"] = True
     experiment["algorithms"] = {"wgan-gp": {"lr": 0.01, "lr_generator": 0.001, "betas": [0.5, 0.9], "n_critic": 2}}
     sequences, _ = make_sequences(experiment["modes"], 40, 16, seed=0)

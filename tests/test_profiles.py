@@ -49,6 +49,14 @@ def test_other_rules_run_on_cpu_partitions(slurm):
     assert slurm["cells_prepare"]["slurm_partition"] == "norm"
 
 
+def test_jobs_go_where_the_resources_of_their_rules_say_not_by_rule_name(slurm):
+    for rule, resources in slurm.items():
+        declared = "gpu" if "gpu" in resources else "quick" if "quick" in resources else "norm"
+        assert resources["slurm_partition"] == declared, rule
+    profile = (REPO / "profiles/slurm/config.yaml").read_text()
+    assert [rule for rule in slurm if rule != "all" and re.search(rf"\b{rule}\b", profile)] == []
+
+
 def test_every_job_declares_threads_memory_and_runtime(slurm):
     for rule, resources in slurm.items():
         assert int(resources["mem_mb"]) > 0 and int(resources["runtime"]) > 0, rule

@@ -17,7 +17,7 @@ N_PER_CLASS = 40
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     out = tmp_path_factory.mktemp("lin")
-    return out, simulate_lin(out, N_PER_CLASS, seed=3)
+    return out, simulate_lin(out, N_PER_CLASS, (48, 80), seed=3)
 
 
 def read_all(out, table):
@@ -43,10 +43,10 @@ def test_layout_and_latent_table(simulated):
 
 def test_same_seed_gives_identical_files_other_seed_differs(simulated, tmp_path):
     out, table = simulated
-    again = simulate_lin(tmp_path / "a", N_PER_CLASS, seed=3)
+    again = simulate_lin(tmp_path / "a", N_PER_CLASS, (48, 80), seed=3)
     pd.testing.assert_frame_equal(again, table)
     np.testing.assert_array_equal(read_all(tmp_path / "a", again), read_all(out, table))
-    other = simulate_lin(tmp_path / "b", 2, seed=4)
+    other = simulate_lin(tmp_path / "b", 2, (48, 80), seed=4)
     assert not np.array_equal(read_all(tmp_path / "b", other), read_all(out, table[table["path"].isin(other["path"])]))
 
 

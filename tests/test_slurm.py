@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -15,10 +14,10 @@ import torch
 import yaml
 
 from conftest import REPO
-from dlbio.train.gan import GANTrainer
 from test_workflow import snakemake
 
 CLUSTER = REPO / "tests/slurm/cluster.sh"
+STALL_HOOK = REPO / "tests/slurm/stall"  # sitecustomize.py: the first GAN training stalls after its first checkpoint
 GPU_MODEL = "v100x"  # the test cluster's GPU type, set through the profile's DLBIO_GPU_MODEL like a user would
 GAN = {"dataset": "sim", "arch": "dcgan-starshaped", "algorithm": "wgan-gp", "nz": 8, "n_samples": 3}
 TARGETS = ["results/cells/sim/comparison.tsv", "results/gan/star/synthetic.npz"]
@@ -58,9 +57,12 @@ def cluster():
     subprocess.run(["bash", CLUSTER, "down"], check=True)
 
 
-def on_slurm(workdir, config, *args):
-    """Run the workflow through the shipped SLURM profile (plus the test overlay's fast polling)."""
-    env = os.environ | {"DLBIO_GPU_MODEL": GPU_MODEL}
+def on_slurm(workdir, config, *args, env=None):
+    """Run the workflow through the shipped SLURM profile (plus the test overlay's fast polling).
+
+    ``env``: extra environment variables of the run; the SLURM plugin exports them to every job.
+    """
+    env = os.environ | {"DLBIO_GPU_MODEL": GPU_MODEL} | (env or {})
     profiles = ["--profile", REPO / "profiles/slurm", "--profile", REPO / "tests/slurm/overlay.yaml"]
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
@@ -136,37 +138,43 @@ def test_failing_job_is_retried_with_more_memory_and_reported(cluster, tmp_path,
     assert list(jobs["ReqMem"]) == ["4000M", "8000M", "12000M"]
 
 
-def iterations_lasting(seconds, gan, tmp_path):
-    """GAN iterations that take about ``seconds`` on this machine (measured on random tiles of the test's size)."""
-    torch.set_num_threads(2)
-    run = GAN | gan | {"name": "calibrate", "iterations": 10, "seed": 0, "grid_rows": 2, "checkpoint_every": 10}
-    run |= dict.fromkeys(["lr", "n_critic", "critic_warmup", "classes"]) | {"bf16": False}
-    images = torch.randint(0, 256, (60, 2, 32, 48), dtype=torch.uint8).numpy()
-    trainer = GANTrainer(run, images, torch.arange(60).numpy() % 6, 6, torch.device("cpu"), tmp_path / "calibrate")
-    start = time.perf_counter()
-    trainer.train()
-    return int(seconds / ((time.perf_counter() - start) / 10))
-
-
 def test_gan_killed_at_its_time_limit_resumes_from_its_checkpoint(cluster, tmp_path, counts_h5ad):
-    gan = {"batch_size": 16, "width": 8}
-    # SLURM kills a job 60 to 95 s after it starts with a 1-minute limit: give it 120 s of work
-    iterations = iterations_lasting(120, gan, tmp_path)
-    gan |= {"iterations": iterations, "checkpoint_every": max(1, iterations // 20)}
-    # first attempt: 1 minute (SLURM kills it); the retry gets 20 and resumes
-    limits = "gan_train:runtime=1 if attempt == 1 else 20"
+    """SLURM kills the first attempt at its time limit (TIMEOUT); the retry, with more time, resumes and completes.
+
+    Independent of the machine's speed: the test hook tests/slurm/stall (on PYTHONPATH, exported to the jobs) makes
+    the first training stall right after its first checkpoint, as if it had far more work than its limit allows, so
+    the first attempt always runs into its limit with that checkpoint written, however fast or slow the machine;
+    the retry resumes from it and trains to the end unhindered. Same config, same job, only the attempt differs.
+    """
+    every, iterations = 1, 3
+    gan = {"batch_size": 4, "width": 4, "iterations": iterations, "checkpoint_every": every}
+    config = tiny_config(counts_h5ad, gan) | {"device": "cpu"}  # where a resumed run is exact (see below)
+    target = "results/gan/star/generator.pt"
+    # first attempt: 2 minutes, ample time to reach its first checkpoint on a busy machine; SLURM kills it 120 to
+    # 150 s after it starts. The retry gets 20 minutes and resumes.
+    limits = "gan_train:runtime=2 if attempt == 1 else 20"
     resources = [limits, "gan_train:slurm_partition=gpu", f"gan_train:gpu_model={GPU_MODEL}"]
-    result, jobs = on_slurm(
-        tmp_path / "run", tiny_config(counts_h5ad, gan), "results/gan/star/generator.pt", "--set-resources", *resources
-    )
+    stall = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(STALL_HOOK), os.environ.get("PYTHONPATH")])),
+        "DLBIO_TEST_STALL_MARKER": str(tmp_path / "stalled"),  # created when the first training starts
+    }
+    result, jobs = on_slurm(tmp_path / "run", config, target, "--set-resources", *resources, env=stall)
     assert result.returncode == 0, result.stderr[-3000:]
     train = jobs[jobs["rule"] == "gan_train"]
     assert list(train["State"]) == ["TIMEOUT", "COMPLETED"]
-    assert list(train["Timelimit"]) == ["00:01:00", "00:20:00"]
-    log = (tmp_path / "run/logs/gan/star/train.log").read_text()
-    resumed_at = int(log.split("at iteration ")[1].split()[0])
-    assert 0 < resumed_at < iterations
-    losses = pd.read_csv(tmp_path / "run/results/gan/star/losses.tsv", sep="\t")
+    assert list(train["Timelimit"]) == ["00:02:00", "00:20:00"]
+    run = tmp_path / "run"
+    killed = (run / f"logs/slurm/rule_gan_train/star/{train['JobID'].iloc[0]}.log").read_text()
+    assert f"stalling after the checkpoint at iteration {every} " in killed  # the hook held the first attempt there
+    log = (run / "logs/gan/star/train.log").read_text()  # the retry's
+    assert f"resumed from results/gan/star/checkpoint/last.pt at iteration {every}\n" in log  # that checkpoint
+    assert "stalling" not in log  # and trained to the end
+    losses = pd.read_csv(run / "results/gan/star/losses.tsv", sep="\t")
     assert list(losses["iteration"]) == list(range(1, iterations + 1))
-    last = torch.load(tmp_path / "run/results/gan/star/checkpoint/last.pt", weights_only=True)
+    last = torch.load(run / "results/gan/star/checkpoint/last.pt", weights_only=True)
     assert last["iteration"] == iterations
+    # exact resume (on CPU): killed and resumed ends where a run that never stopped ends
+    local = tmp_path / "local"
+    assert snakemake(local, config, target).returncode == 0
+    for name in ("generator.pt", "losses.tsv"):
+        assert (run / "results/gan/star" / name).read_bytes() == (local / "results/gan/star" / name).read_bytes(), name

@@ -1,64 +1,63 @@
-"""results/summary.tsv from hand-made result files of every path."""
-
-import json
+"""results/summary.tsv: each path's headline rows from its results, written as headline.tsv and stacked."""
 
 import pandas as pd
 import pytest
 
 from dlbio.evaluate.c2st import INCONCLUSIVE
-from dlbio.evaluate.summary import summary_table
-
-
-def write_tsv(path, rows):
-    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
-    return path
-
-
-def write_json(path, record):
-    path.write_text(json.dumps(record))
-    return path
+from dlbio.evaluate.summary import (
+    augment_cells_rows,
+    augment_images_rows,
+    gan_rows,
+    model_vs_baseline,
+    motif_rows,
+    summary_table,
+    write_headline,
+)
 
 
 @pytest.fixture
 def table(tmp_path):
-    cells = write_tsv(
-        tmp_path / "cells.tsv",
-        [{"model": "gcn", "macro_f1": 0.70}, {"model": "sage", "macro_f1": 0.75}, {"model": "logreg", "macro_f1": 0.72}],
+    cells = pd.DataFrame(
+        [{"model": "gcn", "macro_f1": 0.70}, {"model": "sage", "macro_f1": 0.75}, {"model": "logreg", "macro_f1": 0.72}]
     )
-    molecules = write_tsv(
-        tmp_path / "mol.tsv", [{"model": "mpnn", "rmse": 0.6}, {"model": "gine", "rmse": 0.7}, {"model": "fp_rf", "rmse": 0.55}]
+    molecules = pd.DataFrame(
+        [{"model": "mpnn", "rmse": 0.6}, {"model": "gine", "rmse": 0.7}, {"model": "fp_rf", "rmse": 0.55}]
     )
-    active = write_tsv(tmp_path / "active.tsv", [{"model": "gine", "roc_auc": 0.86}, {"model": "fp_rf", "roc_auc": 0.93}])
+    active = pd.DataFrame([{"model": "gine", "roc_auc": 0.86}, {"model": "fp_rf", "roc_auc": 0.93}])
     gan = {"c2st_verdict": "separable", "c2st_wasserstein_mean": 0.7, "c2st_wasserstein_std": 0.1}
     gan |= {"floor_wasserstein_mean": 0.05, "mode_tv": 0.2}
     stuck = gan | {"c2st_verdict": INCONCLUSIVE, "c2st_wasserstein_mean": None, "c2st_wasserstein_std": None}
-    gan, stuck = write_json(tmp_path / "evaluation.json", gan), write_json(tmp_path / "stuck.json", stuck)
-    images = write_json(
-        tmp_path / "images.json",
-        {
-            "headline_fraction": 0.1,
-            "headline_metric": "macro_f1",
-            "fraction_0.1/macro_f1/real_mean": 0.71,
-            "fraction_0.1/macro_f1/real+synthetic_mean": 0.76,
-            "fraction_0.1/macro_f1/delta_std": 0.03,
-        },
+    images = pd.DataFrame(
+        [
+            {"fraction": 0.1, "metric": "accuracy", "real_mean": 0.8, "real+synthetic_mean": 0.9, "delta_std": 0.1},
+            {"fraction": 0.1, "metric": "macro_f1", "real_mean": 0.71, "real+synthetic_mean": 0.76, "delta_std": 0.03},
+            {"fraction": 1.0, "metric": "macro_f1", "real_mean": 0.9, "real+synthetic_mean": 0.9, "delta_std": 0.01},
+        ]
     )
     rare = {"metric": "rare_f1", "rare_type": "NK"}
     rare |= {"rare_f1_gan_vs_none": 0.1, "rare_f1_gan_vs_none_std": 0.05}
     rare |= {"rare_f1_gan_vs_oversample": -0.02, "rare_f1_gan_vs_oversample_std": 0.04}
-    cells_aug = write_json(tmp_path / "rare.json", rare)
-    motifs = write_tsv(
-        tmp_path / "counts.tsv",
+    motifs = pd.DataFrame(
         [
             {"algorithm": "training", "fraction_any": 1.0, "share_A": 0.4, "share_B": 0.6},
             {"algorithm": "gan", "fraction_any": 0.905, "share_A": 0.147, "share_B": 0.853},
             {"algorithm": "wgan-gp", "fraction_any": 0.97, "share_A": 0.42, "share_B": 0.58},
-        ],
+        ]
     )
-    return summary_table(
-        {"pbmc": cells}, {"cmet": molecules, "active": active}, {"demo": gan, "stuck": stuck}, {"demo": images},
-        {"rare": cells_aug}, {"two": motifs},
-    )
+    headlines = [
+        model_vs_baseline("cells", "pbmc", cells, "logreg"),
+        model_vs_baseline("molecules", "cmet", molecules, "fp_rf"),
+        model_vs_baseline("molecules", "active", active, "fp_rf"),
+        gan_rows("demo", gan),
+        gan_rows("stuck", stuck),
+        augment_images_rows("demo", images),
+        augment_cells_rows("rare", rare),
+        motif_rows("two", motifs),
+    ]
+    paths = [tmp_path / f"headline{i}.tsv" for i in range(len(headlines))]
+    for rows, path in zip(headlines, paths):
+        write_headline(rows, path)
+    return summary_table(paths)
 
 
 def one(table, path, name, metric):
@@ -98,3 +97,9 @@ def test_motif_rows_show_the_split_against_training(table):
     assert motifs.loc["share of motif A (gan)", "difference"] == pytest.approx(-0.253)
     assert motifs.loc["carry a motif (wgan-gp)", "value"] == 0.97
     assert len(motifs) == 4
+
+
+def test_rows_keep_the_order_of_the_headline_files_and_no_files_give_an_empty_table(table):
+    assert list(table["path"].unique()) == ["cells", "molecules", "gan", "augment_images", "augment_cells", "motifs"]
+    assert list(table["name"].unique()) == ["pbmc", "cmet", "active", "demo", "stuck", "rare", "two"]
+    assert summary_table([]).empty

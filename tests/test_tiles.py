@@ -49,7 +49,7 @@ def lin_pngs(tmp_path):
 @pytest.fixture(scope="module")
 def sim_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim")
-    simulate_lin(out, 10, seed=1)
+    simulate_lin(out, 10, (48, 80), seed=1)
     return out
 
 
@@ -92,7 +92,7 @@ def test_nested_train_test_layout(tmp_path):
     for split in ("train", "test"):
         for cls in ("a", "b"):
             write_png(tmp_path / "data" / split / cls / "x.png", np.zeros((10, 10), np.uint8))
-    table = list_images(tmp_path / "data")
+    table = list_images(tmp_path / "data", None)
     assert table["split"].tolist() == ["train", "train", "test", "test"]
     assert table["label"].tolist() == ["a", "b", "a", "b"]
 
@@ -113,7 +113,7 @@ def test_simulated_tiffs_get_a_seeded_stratified_split(sim_dir):
 
 
 def test_uint16_dtype_and_per_image_intensity(sim_dir):
-    table = list_images(sim_dir)
+    table = list_images(sim_dir, None)
     path = table["path"].iloc[0]
     raw = tifffile.imread(path)
     store, _ = build_tile_store(table.head(3), [0, 1], (48, 80), "crop", "dtype", 1 / 3, 0)
@@ -130,7 +130,7 @@ def test_manifest_with_relative_paths_and_split(lin_pngs, tmp_path):
     rows = [(str(Path(p).relative_to(tmp_path)), lab, s) for p, (_, lab, s) in written.items()]
     manifest = tmp_path / "images.tsv"
     pd.DataFrame(rows, columns=["path", "label", "split"]).to_csv(manifest, sep="\t", index=False)
-    table = list_images(manifest=manifest)
+    table = list_images(None, manifest)
     assert table["path"].tolist() == list(written) and table["split"].tolist() == [r[2] for r in rows]
     store, _ = prepare_image_dataset("m", config(manifest=str(manifest), channels=[1]))
     assert store["images"].shape == (18, 1, 48, 80)
@@ -141,9 +141,9 @@ def test_manifest_without_split_gets_one(lin_pngs, tmp_path):
     _, written = lin_pngs
     manifest = tmp_path / "m.tsv"
     pd.DataFrame({"path": list(written), "label": [v[1] for v in written.values()]}).to_csv(manifest, sep="\t")
-    table = list_images(manifest=manifest)
+    table = list_images(None, manifest)
     assert table["split"].isna().all()
-    store, _ = build_tile_store(table, [0], (48, 80), test_fraction=1 / 3, seed=0)
+    store, _ = build_tile_store(table, [0], (48, 80), "crop", "dtype", 1 / 3, 0)
     assert (store["split"] == "test").sum() == 6
 
 
@@ -196,13 +196,13 @@ def test_read_image_layouts(tmp_path):
 
 def test_missing_folder_is_named(tmp_path):
     with pytest.raises(InputError, match=r"image folder '.*nowhere' does not exist"):
-        list_images(tmp_path / "nowhere")
+        list_images(tmp_path / "nowhere", None)
 
 
 def test_folder_without_class_subfolders(tmp_path):
     write_png(tmp_path / "flat" / "x.png", np.zeros((4, 4), np.uint8))
     with pytest.raises(InputError, match=r"'.*flat' has no class subfolders"):
-        list_images(tmp_path / "flat")
+        list_images(tmp_path / "flat", None)
 
 
 def test_empty_class_folder_is_named(tmp_path):
@@ -210,38 +210,38 @@ def test_empty_class_folder_is_named(tmp_path):
     (tmp_path / "d" / "b").mkdir()
     (tmp_path / "d" / "b" / "notes.txt").write_text("no images")
     with pytest.raises(InputError, match=r"class folder '.*d/b' holds no .png/.tif/.tiff images"):
-        list_images(tmp_path / "d")
+        list_images(tmp_path / "d", None)
 
 
 def test_only_one_lin_split_present(tmp_path):
     write_png(tmp_path / "LIN_train" / "a" / "x.png", np.zeros((4, 4), np.uint8))
     with pytest.raises(InputError, match=r"found image folder '.*LIN_train' but not '.*LIN_test'"):
-        list_images(tmp_path / "LIN")
+        list_images(tmp_path / "LIN", None)
 
 
 def test_missing_manifest(tmp_path):
     with pytest.raises(InputError, match=r"manifest '.*none.tsv' does not exist"):
-        list_images(manifest=tmp_path / "none.tsv")
+        list_images(None, tmp_path / "none.tsv")
 
 
 def test_manifest_missing_column_lists_columns(tmp_path):
     (tmp_path / "m.tsv").write_text("path\tclass\nx.png\ta\n")
     with pytest.raises(InputError, match=r"lacks column\(s\) 'label'; it has columns: path, class"):
-        list_images(manifest=tmp_path / "m.tsv")
+        list_images(None, tmp_path / "m.tsv")
 
 
 def test_manifest_path_that_does_not_exist(tmp_path):
     write_png(tmp_path / "x.png", np.zeros((4, 4), np.uint8))
     (tmp_path / "m.tsv").write_text("path\tlabel\nx.png\ta\ngone.png\tb\n")
     with pytest.raises(InputError, match=r"m.tsv' row 2: image 'gone.png' does not exist"):
-        list_images(manifest=tmp_path / "m.tsv")
+        list_images(None, tmp_path / "m.tsv")
 
 
 def test_manifest_bad_split_values(tmp_path):
     write_png(tmp_path / "x.png", np.zeros((4, 4), np.uint8))
     (tmp_path / "m.tsv").write_text("path\tlabel\tsplit\nx.png\ta\ttrain\nx.png\ta\tvalidation\n")
     with pytest.raises(InputError, match=r"'split' must be 'train' or 'test'; found row 2: 'validation'"):
-        list_images(manifest=tmp_path / "m.tsv")
+        list_images(None, tmp_path / "m.tsv")
 
 
 def test_truncated_png_is_named(tmp_path):
@@ -323,14 +323,14 @@ def test_corrupt_tiff_is_named(tmp_path):
 
 def test_too_few_channels_names_file_and_count(tmp_path):
     path = write_png(tmp_path / "a" / "gray.png", np.zeros((48, 80), np.uint8))
-    table = list_images(tmp_path).assign(split="train")
+    table = list_images(tmp_path, None).assign(split="train")
     with pytest.raises(InputError, match=r"gray.png' has 1 channel\(s\); channels \[0, 1\] need at least 2"):
         build_tile_store(table, [0, 1], (48, 80), "crop", "dtype", 0.2, 0)
     assert path.is_file()
 
 
 def test_bad_options_and_unsplittable_classes(sim_dir):
-    table = list_images(sim_dir)
+    table = list_images(sim_dir, None)
     with pytest.raises(InputError, match="fit = 'stretch' must be one of crop, resize"):
         build_tile_store(table, [0], (48, 80), "stretch", "dtype", 0.2, 0)
     with pytest.raises(InputError, match="intensity = 'log' must be one of"):

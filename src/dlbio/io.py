@@ -2,8 +2,10 @@
 
 import json
 import logging
+import os
 import sys
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -17,6 +19,19 @@ def save_tensors(tensors, path):
 def load_tensors(path):
     """Read a dict of tensors written by :func:`save_tensors`, never running code from it."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@contextmanager
+def atomic_write(path):
+    """A temporary path to write ``path``'s content to, moved onto ``path`` only when the block succeeds: a job
+    killed or failing mid-write never leaves a truncated ``path``."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(data, path):

@@ -17,23 +17,21 @@ weight 1) and the original's nearest cells. Every arm is scored on the same real
 
 import logging
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.neighbors import NearestNeighbors
+from torch_geometric.data import Data
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from sklearn.neighbors import NearestNeighbors  # noqa: E402
-from torch_geometric.data import Data  # noqa: E402
-
-from dlbio.augment.effect import clearly_positive, verdict  # noqa: E402
-from dlbio.data.cells import SPLITS, knn_graph  # noqa: E402
-from dlbio.errors import InputError  # noqa: E402
-from dlbio.evaluate.classification import per_class_metrics  # noqa: E402
-from dlbio.train.baseline import fit_logistic  # noqa: E402
-from dlbio.train.cell_gan import fit_cell_gan, sample_cells  # noqa: E402
-from dlbio.train.gnn import fit_node_classifier, predict_nodes  # noqa: E402
+from dlbio.augment.effect import clearly_positive, verdict
+from dlbio.data.cells import SPLITS, knn_graph
+from dlbio.errors import InputError
+from dlbio.evaluate.classification import per_class_metrics
+from dlbio.figures import plt
+from dlbio.models.registry import CELL_BASELINE
+from dlbio.train.baseline import fit_logistic
+from dlbio.train.cell_gan import fit_cell_gan, sample_cells
+from dlbio.train.gnn import fit_node_classifier, predict_nodes
 
 ARMS = ("none", "oversample", "gan")
 METRICS = ("rare_recall", "rare_f1", "macro_f1", "accuracy")
@@ -145,7 +143,7 @@ def fit_and_predict(model, data, experiment, device, seed):
     """Train ``model`` (``logreg`` or a GNN arch, with the experiment's settings) on the training nodes;
     predicted classes of the test nodes."""
     train, test = data.train_mask.numpy(), data.test_mask.numpy()
-    if model == "logreg":
+    if model == CELL_BASELINE:
         x, y = data.x.numpy(), data.y.numpy()
         return fit_logistic(x[train], y[train], seed=seed, **experiment["baseline"]).predict(x[test])
     net, _ = fit_node_classifier(model, data, experiment["gnn"], device, seed)

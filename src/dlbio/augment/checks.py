@@ -1,8 +1,7 @@
 """Config checks of the augmentation experiments, run when the workflow is parsed (no heavy imports)."""
 
 from dlbio.errors import InputError
-
-CLASS_AWARE_ARCH = "dcgan-starshaped"
+from dlbio.models.registry import CLASS_AWARE_GAN_ARCHS
 
 
 def check_image_experiments(config):
@@ -14,11 +13,11 @@ def check_image_experiments(config):
             raise InputError(
                 f"config key '{key}': '{run_name}' is not a gan run; known: {', '.join(config.get('gan', {})) or 'none'}"
             )
-        if run["arch"] != CLASS_AWARE_ARCH:
+        if run["arch"] not in CLASS_AWARE_GAN_ARCHS:
             raise InputError(
                 f"config key '{key}': run '{run_name}' has arch '{run['arch']}', whose generator pools its classes "
-                f"into one output; the experiment needs a class-aware generator (arch '{CLASS_AWARE_ARCH}': one green "
-                "tower per class)"
+                "into one output; the experiment needs a class-aware generator (arch "
+                f"{' or '.join(map(repr, CLASS_AWARE_GAN_ARCHS))}: one output per class)"
             )
         if run["classes"] is not None and len(run["classes"]) < 2:
             raise InputError(

@@ -23,19 +23,17 @@ its mean exceeds one standard deviation above zero (a loss likewise below; dlbio
 
 import logging
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from dlbio.augment.effect import verdict  # noqa: E402
-from dlbio.errors import InputError  # noqa: E402
-from dlbio.evaluate.classification import per_class_metrics  # noqa: E402
-from dlbio.evaluate.feasibility import subsample_counts  # noqa: E402
-from dlbio.train.gan import load_generator, sample_tiles, training_tiles  # noqa: E402
-from dlbio.train.tile_classifier import fit_tile_classifier, predict_tiles  # noqa: E402
+from dlbio.augment.effect import verdict
+from dlbio.data.tiles import training_tiles
+from dlbio.errors import InputError
+from dlbio.evaluate.classification import per_class_metrics
+from dlbio.evaluate.feasibility import subsample_counts
+from dlbio.figures import plt
+from dlbio.train.gan import load_generator, sample_tiles
+from dlbio.train.tile_classifier import fit_tile_classifier, predict_tiles
 
 ARMS = ("real", "real+synthetic")
 HEADLINE = ("accuracy", "macro_f1")
@@ -48,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 def held_out_tiles(store, classes):
-    """Real test-split tiles of ``classes`` with labels coded as by :func:`~dlbio.train.gan.training_tiles`."""
+    """Real test-split tiles of ``classes`` with labels coded as by :func:`~dlbio.data.tiles.training_tiles`."""
     swapped = store | {"split": np.where(store["split"] == "test", "train", "test")}
     images, labels, _ = training_tiles(swapped, classes)
     absent = [c for k, c in enumerate(classes) if not (labels == k).any()]

@@ -89,7 +89,7 @@ def check_declared_input(adata, declared, source, key="preprocess.input"):
         )
 
 
-def preprocess(adata, params, seed=0):
+def preprocess(adata, params, seed):
     """QC/normalise (``input: counts``) or take normalised data, then HVG, scale and PCA.
 
     The input should have passed :func:`check_declared_input`.
@@ -121,7 +121,7 @@ def preprocess(adata, params, seed=0):
     return adata
 
 
-def knn_graph(x, k, metric="euclidean", symmetrize="union"):
+def knn_graph(x, k, metric, symmetrize):
     """Undirected weighted kNN graph on the rows of ``x`` with scikit-learn.
 
     Edge weights are a Gaussian kernel of the distance with the median kNN distance as

@@ -50,11 +50,11 @@ def check_experiment(experiment, key):
     """:func:`check_modes`, and the critic's kernel must fit in the sequences (with the pooled critic's second
     convolution, :data:`POOLED_KERNEL` − 1 positions more)."""
     check_modes(experiment["modes"], experiment["length"], key)
-    span = experiment["kernel"] + (POOLED_KERNEL - 1 if experiment["architecture"] == "pooled" else 0)
+    span = experiment["kernel"] + (POOLED_KERNEL - 1 if experiment["arch"] == "pooled" else 0)
     if span > experiment["length"]:
         raise InputError(
             f"config key '{key}.kernel': {experiment['kernel']} is too long for the sequences "
-            f"('{key}.length' = {experiment['length']}; the {experiment['architecture']} critic needs {span})"
+            f"('{key}.length' = {experiment['length']}; the {experiment['arch']} critic needs {span})"
         )
 
 

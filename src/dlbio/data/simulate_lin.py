@@ -203,7 +203,7 @@ def tea1(c, rng):
 GREEN = {"Alp14": alp14, "Arp3": arp3, "Cki2": cki2, "Mkh1": mkh1, "Sid2": sid2, "Tea1": tea1}
 
 
-def render_cell(cls, lat, rng, size=(48, 80)):
+def render_cell(cls, lat, rng, size):
     """One cell as uint16 ``(2, H, W)``: Bgs4 red, ``cls`` green, blurred, with camera noise."""
     c = _geometry(lat, size)
     signal = np.stack([lat["red_gain"] * bgs4(c, rng), lat["green_gain"] * GREEN[cls](c, rng)])
@@ -213,7 +213,7 @@ def render_cell(cls, lat, rng, size=(48, 80)):
     return np.clip(np.rint(adu), 0, 65535).astype(np.uint16)
 
 
-def simulate_lin(out_dir, n_per_class, size=(48, 80), seed=0):
+def simulate_lin(out_dir, n_per_class, size, seed):
     """Write ``n_per_class`` cells per class as ``out_dir/<Class>/cellNNNNNN.tif`` plus ``latent.tsv``.
 
     Each cell has its own generator seeded by ``(seed, class index, cell index)``, so a seed

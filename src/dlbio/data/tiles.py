@@ -24,7 +24,8 @@ Tile store (``.npz``, no pickled objects; read with :func:`load_tile_store`):
 - ``channels`` int64 ``(C,)``, the input channel each stored channel came from.
 
 Stored tiles are uint8; models see them per channel in [-1, 1] through :func:`to_unit_range`
-(``x / 127.5 - 1``), the range of a tanh generator.
+(``x / 127.5 - 1``), the range of a tanh generator. :func:`training_tiles` selects a split and
+classes of a store; :class:`TileSampler` draws randomly flipped batches of them.
 """
 
 import logging
@@ -33,19 +34,17 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import tifffile
+import torch
+from PIL import Image
+from sklearn.model_selection import train_test_split
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import tifffile  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from dlbio.errors import InputError  # noqa: E402
+from dlbio.errors import InputError
+from dlbio.figures import plt
+from dlbio.io import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -131,7 +130,7 @@ def _list_manifest(manifest):
     return pd.DataFrame({"path": paths, "label": table["label"], "split": split})
 
 
-def list_images(folder=None, manifest=None):
+def list_images(folder, manifest):
     """Table of images ``(path, label, split)`` from a folder or a manifest; ``split`` is None when not given."""
     if (folder is None) == (manifest is None):
         raise InputError("give exactly one of an image folder or a manifest")
@@ -303,9 +302,7 @@ def _split(labels, split, test_fraction, seed, key="test_fraction"):
     return out
 
 
-def build_tile_store(
-    table, channels, size, fit="crop", intensity="dtype", test_fraction=0.2, seed=0, threads=None, key_prefix=""
-):
+def build_tile_store(table, channels, size, fit, intensity, test_fraction, seed, threads=None, key_prefix=""):
     """Read every image in ``table`` (path, label, optional split) into a tile store.
 
     Returns ``(store, manifest)``: the dict of arrays described in the module docstring and a
@@ -368,11 +365,8 @@ def save_tile_store(store, path):
     objects = [k for k, v in arrays.items() if v.dtype == object]
     if objects:
         raise ValueError(f"tile store arrays {objects} hold Python objects; store strings as unicode arrays")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
-    tmp.replace(path)
 
 
 def load_tile_store(path):
@@ -386,6 +380,52 @@ def load_tile_store(path):
 def to_unit_range(images):
     """uint8 tiles → float32 tensor in [-1, 1] (``x / 127.5 - 1``), the range models see."""
     return torch.as_tensor(images).float() / 127.5 - 1
+
+
+# ---------------------------------------------------------------- training tiles
+
+
+def training_tiles(store, classes=None, split="train"):
+    """Tiles of ``split`` (the training split by default) and ``classes`` (all when None), labels recoded to 0..K-1."""
+    names = list(store["classes"]) if classes is None else list(classes)
+    unknown = sorted(set(names) - set(store["classes"]))
+    if unknown:
+        raise InputError(f"classes {unknown} are not in the tile store; it has {list(store['classes'])}")
+    codes = np.searchsorted(store["classes"], names)
+    keep = (store["split"] == split) & np.isin(store["labels"], codes)
+    recode = np.zeros(len(store["classes"]), dtype=np.int64)
+    recode[codes] = np.arange(len(codes))  # store code → position in ``names`` (any order)
+    return store["images"][keep], recode[store["labels"][keep]], np.array(names)
+
+
+def random_flips(tiles, rng):
+    """Flip each tile (first dimension) vertically and horizontally, each with probability 1/2."""
+    for dim in (-2, -1):
+        flip = (torch.rand(len(tiles), generator=rng) < 0.5).to(tiles.device)
+        tiles = torch.where(flip.view(-1, *[1] * (tiles.dim() - 1)), tiles.flip(dim), tiles)
+    return tiles
+
+
+class TileSampler:
+    """Random batches of real tiles (per class for class-aware generators) with random flips.
+
+    ``images`` are the uint8 training tiles (N, C, H, W); they stay uint8 on ``device`` and are
+    mapped to [-1, 1] per batch by :func:`to_unit_range`.
+    """
+
+    def __init__(self, images, labels, n_groups, device, rng):
+        self.images = torch.as_tensor(images).to(device)
+        labels = torch.as_tensor(labels)
+        groups = (
+            [torch.arange(len(labels))] if n_groups == 1 else [torch.where(labels == k)[0] for k in range(n_groups)]
+        )
+        self.groups, self.rng = groups, rng
+
+    def batch(self, size):
+        """(size, K, C, H, W) float tiles in [-1, 1]."""
+        picks = [g[torch.randint(len(g), (size,), generator=self.rng)] for g in self.groups]
+        x = self.images[torch.stack(picks, 1).to(self.images.device)]
+        return to_unit_range(random_flips(x, self.rng))  # flip uint8: 4× less memory traffic than floats
 
 
 # ---------------------------------------------------------------- figures
@@ -444,7 +484,7 @@ def plot_class_montage(images, labels, classes, path, per_class=8, title=None, g
 def prepare_image_dataset(name, cfg, simulated_dir=None):
     """Config entry ``images.<name>`` → (store, manifest); without folder/manifest read ``simulated_dir``."""
     try:
-        folder, manifest = cfg.get("folder"), cfg.get("manifest")
+        folder, manifest = cfg["folder"], cfg["manifest"]
         if folder is None and manifest is None:
             if simulated_dir is None:
                 raise InputError("set 'folder' or 'manifest' (no simulated images were given)")

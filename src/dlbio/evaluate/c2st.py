@@ -14,7 +14,7 @@ splits gives mean ± std; the same procedure on two halves of the real set (real
 floor every score is read against. Each critic is also scored on the halves it was trained on
 (``train_<test>``): a critic that cannot tell even those apart learned nothing, and its held-out
 score means nothing either (see :func:`verdict`). Tiles are uint8 ``(N, C, H, W)`` as in the tile
-store; training batches are drawn with replacement and random flips by :class:`dlbio.train.gan.TileSampler`.
+store; training batches are drawn with replacement and random flips by :class:`dlbio.data.tiles.TileSampler`.
 All randomness (splits, initialisation, batches, flips, penalty mixing) follows the seed, so on
 CPU a call returns the same value every time.
 """
@@ -24,16 +24,16 @@ import logging
 import numpy as np
 import torch
 
-from dlbio.data.tiles import to_unit_range
+from dlbio.data.tiles import TileSampler, to_unit_range
 from dlbio.errors import InputError
 from dlbio.models.dcgan import Critic, init_weights
-from dlbio.train.gan import TileSampler, algorithm_settings, critic_loss, gradient_penalty, make_optimizer
+from dlbio.train.adversarial import algorithm_settings, critic_step, make_optimizer
 
 log = logging.getLogger(__name__)
 
 PARAMS = ("iterations", "batch_size", "width", "lr")  # the config's evaluation.c2st keys, which hold the defaults
 MIN_TILES = 4  # per compared set: at least 2 tiles to train on and 2 to score
-TESTS = {  # name → (objective in dlbio.train.gan, statistic of the held-out real and fake scores)
+TESTS = {  # name → (objective in dlbio.train.adversarial, statistic of the held-out real and fake scores)
     "wasserstein": ("wgan-gp", lambda real, fake: real.mean() - fake.mean()),
     "accuracy": ("gan", lambda real, fake: ((real > 0).float().mean() + (fake < 0).float().mean()) / 2),
 }
@@ -101,13 +101,7 @@ def fit_critic(real, fake, objective, params, device, rng):
     size = params["batch_size"]
     for _ in range(params["iterations"]):
         real_batch, fake_batch = (s.batch(size)[:, 0] for s in samplers)
-        loss = critic_loss(objective, critic(real_batch), critic(fake_batch))
-        if "gp_lambda" in settings:
-            mix = torch.rand(size, 1, 1, 1, generator=rng).to(device)
-            loss = loss + settings["gp_lambda"] * gradient_penalty(critic, real_batch, fake_batch, mix)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        critic_step(settings, optimizer, [critic], [real_batch], [fake_batch], rng)
     return critic.eval()
 
 

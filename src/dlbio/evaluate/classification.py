@@ -1,12 +1,8 @@
 """Classification outputs shared by every classifier: metrics, predictions, figures, comparison."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.metrics import (
     ConfusionMatrixDisplay,
     accuracy_score,
     balanced_accuracy_score,
@@ -15,7 +11,8 @@ from sklearn.metrics import (  # noqa: E402
     precision_recall_fscore_support,
 )
 
-from dlbio.io import write_json  # noqa: E402
+from dlbio.figures import plt
+from dlbio.io import write_json
 
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1")
 

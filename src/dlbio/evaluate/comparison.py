@@ -1,13 +1,10 @@
 """Model-versus-baseline tables and figures, shared by every path."""
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from dlbio.io import read_json  # noqa: E402
+from dlbio.figures import plt
+from dlbio.io import read_json
 
 
 def compare_models(metrics_paths, baseline, metrics):

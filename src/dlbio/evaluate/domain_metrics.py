@@ -44,9 +44,7 @@ def _update(metric, real, fake, device, batch_size):
             metric.update(torch.as_tensor(tiles[i : i + batch_size]).to(device), real=is_real)
 
 
-def domain_metrics(
-    classifier, real, fake, device, nearest_k=5, kid_subsets=100, kid_subset_size=1000, seed=0, batch_size=256
-):
+def domain_metrics(classifier, real, fake, device, nearest_k, kid_subsets, kid_subset_size, seed, batch_size=256):
     """FID, KID (mean and std over ``kid_subsets`` random subsets) and PRDC of uint8 tile sets.
 
     ``kid_subset_size`` is capped at the smaller set; PRDC needs more than ``nearest_k`` tiles

@@ -1,12 +1,9 @@
 """Figures of a GAN evaluation: scores against training iteration and real beside generated tiles."""
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from dlbio.data.tiles import plot_class_montage  # noqa: E402
+from dlbio.data.tiles import plot_class_montage
+from dlbio.figures import plt
 
 PANELS = {  # column → panel title (lower is better unless marked ↑)
     "c2st_wasserstein_mean": "C2ST Wasserstein (floor dashed)",

@@ -3,10 +3,10 @@ store and the config before any training, so a run that could not be scored neve
 
 import numpy as np
 
+from dlbio.data.tiles import training_tiles
 from dlbio.errors import InputError
 from dlbio.evaluate.c2st import MIN_TILES
 from dlbio.models.dcgan import n_generator_outputs
-from dlbio.train.gan import training_tiles
 
 
 def check_evaluation_sizes(test_labels, classes, n_outputs, params, name):

@@ -24,13 +24,14 @@ import logging
 import numpy as np
 import pandas as pd
 
-from dlbio.errors import InputError
-from dlbio.evaluate.c2st import INCONCLUSIVE, MIN_TILES, c2st_floor, c2st_per_class, c2st_repeated, verdict
+from dlbio.data.tiles import training_tiles
+from dlbio.evaluate.c2st import INCONCLUSIVE, c2st_floor, c2st_per_class, c2st_repeated, verdict
 from dlbio.evaluate.cell_stats import cell_lengths, latent_lengths, length_distance
 from dlbio.evaluate.domain_metrics import domain_metrics
+from dlbio.evaluate.feasibility import check_evaluation_sizes
 from dlbio.evaluate.mode_coverage import class_agreement, class_distribution, mode_coverage
 from dlbio.io import read_json
-from dlbio.train.gan import load_generator, sample_tiles, training_tiles
+from dlbio.train.gan import load_generator, sample_tiles
 from dlbio.train.tile_classifier import predict_tiles
 
 log = logging.getLogger(__name__)
@@ -84,21 +85,7 @@ class GANEvaluation:
 
     def check_sizes(self, n_outputs):
         """Fail before any generation when the test set or ``n_generated`` is too small to score."""
-        k, per_output = self.params["nearest_k"], self.per_output(n_outputs)
-        counts = np.bincount(self.labels, minlength=len(self.classes)) if n_outputs > 1 else [len(self.real)]
-        names = self.classes if n_outputs > 1 else ["all classes"]
-        need_real, need_fake = max(2 * MIN_TILES, k + 1), max(MIN_TILES, k + 1)
-        short = [f"{c} ({n})" for c, n in zip(names, counts) if n < need_real]
-        if short:
-            raise InputError(
-                f"run '{self.run['name']}': evaluation needs ≥ {need_real} real test tiles per compared set "
-                f"(C2ST halves them; precision/recall use nearest_k = {k}); too few in {', '.join(short)}"
-            )
-        if per_output < need_fake:
-            raise InputError(
-                f"config key 'evaluation.n_generated' = {self.params['n_generated']} gives {per_output} tiles per "
-                f"generator output; at least {need_fake} are needed"
-            )
+        check_evaluation_sizes(self.labels, self.classes, n_outputs, self.params, self.run["name"])
 
     def per_output(self, n_outputs):
         return -(-self.params["n_generated"] // n_outputs)

@@ -1,11 +1,7 @@
 """Molecule property metrics (RMSE/MAE/R² or ROC-AUC/PR-AUC per task and mean), predictions, figures."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import numpy as np
+from sklearn.metrics import (
     RocCurveDisplay,
     average_precision_score,
     mean_absolute_error,
@@ -14,7 +10,8 @@ from sklearn.metrics import (  # noqa: E402
     root_mean_squared_error,
 )
 
-from dlbio.io import write_json  # noqa: E402
+from dlbio.figures import plt
+from dlbio.io import write_json
 
 HEADLINE = {"regression": ("rmse", "mae", "r2"), "classification": ("roc_auc", "pr_auc")}
 SCORES = {

@@ -1,4 +1,5 @@
-"""``results/summary.tsv``: the headline number of every path beside its reference.
+"""Headline rows of ``results/summary.tsv``: each path's last step writes its own ``headline.tsv`` from the
+results it has just made; the summary stacks the files that the rules declared.
 
 One row per headline: the value, what it is compared with (baseline, real-vs-real floor, real-only
 training, training proportions), the difference and, where seeds or splits give one, its spread.
@@ -7,9 +8,8 @@ A GAN's C2ST row also carries the C2ST verdict; an inconclusive C2ST (the critic
 
 import pandas as pd
 
-from dlbio.io import read_json
-
 COLUMNS = ["path", "name", "metric", "value", "reference", "reference_value", "difference", "spread", "verdict"]
+TEXT = ["path", "name", "metric", "reference", "verdict"]
 
 
 def row(path, name, metric, value, reference, reference_value, spread=None, verdict=None):
@@ -17,17 +17,21 @@ def row(path, name, metric, value, reference, reference_value, spread=None, verd
     return dict(zip(COLUMNS, [path, name, metric, value, reference, reference_value, difference, spread, verdict]))
 
 
+def write_headline(rows, path):
+    pd.DataFrame(rows, columns=COLUMNS).round(4).to_csv(path, sep="\t", index=False)
+
+
 def model_vs_baseline(path, name, comparison, baseline):
     """Best model of a comparison table (rmse: lowest; other metrics: highest) against the baseline."""
-    table = pd.read_csv(comparison, sep="\t").set_index("model")
+    table = comparison.set_index("model")
     metric = next(m for m in ("macro_f1", "rmse", "roc_auc") if m in table)
     models = table.drop(index=baseline)[metric]
     best = models.idxmin() if metric == "rmse" else models.idxmax()
     return [row(path, name, f"{metric} of best model ({best})", models[best], baseline, table.loc[baseline, metric])]
 
 
-def gan_rows(name, evaluation):
-    scores = read_json(evaluation)
+def gan_rows(name, scores):
+    """The C2ST estimate beside its real-vs-real floor and the mode coverage of a run's evaluation."""
     return [
         row(
             "gan",
@@ -44,23 +48,15 @@ def gan_rows(name, evaluation):
 
 
 def augment_images_rows(name, summary):
-    record = read_json(summary)
-    prefix = f"fraction_{record['headline_fraction']:g}/{record['headline_metric']}"
-    return [
-        row(
-            "augment_images",
-            name,
-            f"{record['headline_metric']}, real + synthetic, {record['headline_fraction']:g} of real tiles",
-            record[f"{prefix}/real+synthetic_mean"],
-            "real only",
-            record[f"{prefix}/real_mean"],
-            record[f"{prefix}/delta_std"],
-        )
-    ]
+    """Macro-F1 with synthetic tiles beside real only at the smallest fraction (an experiment's summary table)."""
+    first = summary[summary["metric"] == "macro_f1"].iloc[0]
+    metric = f"macro_f1, real + synthetic, {first['fraction']:g} of real tiles"
+    value, reference = first["real+synthetic_mean"], first["real_mean"]
+    return [row("augment_images", name, metric, value, "real only", reference, first["delta_std"])]
 
 
-def augment_cells_rows(name, summary):
-    record = read_json(summary)
+def augment_cells_rows(name, record):
+    """The GAN arm's paired change of the rare type's metric against each reference arm (an experiment's record)."""
     metric = record["metric"]
     return [
         row(
@@ -79,7 +75,7 @@ def augment_cells_rows(name, summary):
 def motif_rows(name, counts):
     """Per algorithm: the fraction of generated sequences carrying a motif and, with several modes, the
     first mode's share of the single-motif carriers; both beside the training set's."""
-    table = pd.read_csv(counts, sep="\t").set_index("algorithm")
+    table = counts.set_index("algorithm")
     training, rows = table.loc["training"], []
     for algorithm, generated in table.drop(index="training").iterrows():
         metric = f"carry a motif ({algorithm})"
@@ -90,12 +86,7 @@ def motif_rows(name, counts):
     return rows
 
 
-def summary_table(cells, molecules, gan, augment_images, augment_cells, motifs):
-    """Every headline row; each argument maps a dataset/run/experiment name to its result file."""
-    rows = [r for name, p in cells.items() for r in model_vs_baseline("cells", name, p, "logreg")]
-    rows += [r for name, p in molecules.items() for r in model_vs_baseline("molecules", name, p, "fp_rf")]
-    rows += [r for name, p in gan.items() for r in gan_rows(name, p)]
-    rows += [r for name, p in augment_images.items() for r in augment_images_rows(name, p)]
-    rows += [r for name, p in augment_cells.items() for r in augment_cells_rows(name, p)]
-    rows += [r for name, p in motifs.items() for r in motif_rows(name, p)]
-    return pd.DataFrame(rows, columns=COLUMNS).round(4)
+def summary_table(headlines):
+    """The rows of every ``headline.tsv`` in ``headlines``, in that order."""
+    tables = [pd.read_csv(path, sep="\t", dtype=dict.fromkeys(TEXT, str)) for path in headlines]
+    return pd.concat(tables, ignore_index=True).round(4) if tables else pd.DataFrame(columns=COLUMNS)

@@ -13,6 +13,7 @@ score of which patterns each sequence contains, wherever they are.
 from torch import nn
 
 from dlbio.data.motifs import POOLED_KERNEL
+from dlbio.models.registry import MOTIF_ARCHS
 
 UPSAMPLINGS = 3  # stride-2 transposed convolutions: the dense layer writes length / 8 positions
 
@@ -61,3 +62,15 @@ class MotifCritic(nn.Module):
 
     def forward(self, x):
         return self.layers(x)
+
+
+@MOTIF_ARCHS.register("reference")
+def reference_nets(nz, channels, critic_channels, kernel, length):
+    """The seeds' generator and flattening critic."""
+    return MotifGenerator(nz, channels, kernel, length), MotifCritic(critic_channels, kernel, length)
+
+
+@MOTIF_ARCHS.register("pooled")
+def pooled_nets(nz, channels, critic_channels, kernel, length):
+    """ReLUs in the generator; a critic that takes each channel's maximum over positions."""
+    return MotifGenerator(nz, channels, kernel, length, relu=True), MotifCritic(critic_channels, kernel, length, "max")

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from dlbio.errors import InputError
+from dlbio.models.registry import CLASS_AWARE_GAN_ARCHS, GAN_ARCHS
 
-ARCHS = ("dcgan", "dcgan-separable", "dcgan-starshaped")
 STRIDES = 4  # stride-2 layers: the first layer's kernel is the tile size / 16
 
 
@@ -115,19 +115,32 @@ def init_weights(module):
         nn.init.zeros_(module.bias)
 
 
+@GAN_ARCHS.register("dcgan")
+def dcgan(nz, width, channels, size, n_classes):
+    """Every channel from all of the noise; the classes pooled."""
+    return DCGANGenerator(nz, width, channels, size)
+
+
+@GAN_ARCHS.register("dcgan-separable")
+def dcgan_separable(nz, width, channels, size, n_classes):
+    """A red tower and one green tower; the classes pooled."""
+    return TowerGenerator(nz, width, channels, size, 1)
+
+
+@GAN_ARCHS.register("dcgan-starshaped")
+def dcgan_starshaped(nz, width, channels, size, n_classes):
+    """A red tower and one green tower per class."""
+    return TowerGenerator(nz, width, channels, size, n_classes)
+
+
 def n_generator_outputs(arch, n_classes):
-    """Image streams of a generator: one per class for the star-shaped one, else one (its classes pooled)."""
-    return n_classes if arch == "dcgan-starshaped" else 1
+    """Image streams of a generator: one per class for a class-aware one, else one (its classes pooled)."""
+    return n_classes if arch in CLASS_AWARE_GAN_ARCHS else 1
 
 
 def build_gan(arch, n_classes, channels, size, width, nz, critic_batchnorm=True):
     """Generator and its critics (an ``nn.ModuleList``, one per generator output), initialised."""
-    if arch == "dcgan":
-        generator = DCGANGenerator(nz, width, channels, size)
-    elif arch in ("dcgan-separable", "dcgan-starshaped"):
-        generator = TowerGenerator(nz, width, channels, size, n_generator_outputs(arch, n_classes))
-    else:
-        raise InputError(f"unknown GAN architecture '{arch}'; choose from {', '.join(ARCHS)}")
+    generator = GAN_ARCHS[arch](nz, width, channels, size, n_classes)
     critics = nn.ModuleList(
         Critic(width, channels, size, critic_batchnorm) for _ in range(generator.n_outputs)
     )

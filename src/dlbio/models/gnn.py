@@ -1,4 +1,4 @@
-"""Node classifiers on cell graphs: PyG's GCN / GraphSAGE / GAT encoders with a linear head."""
+"""Node classifiers on cell graphs: a registered PyG encoder (``CELL_GNNS``) with a linear head."""
 
 import warnings
 
@@ -7,9 +7,8 @@ from torch_geometric.nn.models import GAT, GCN, GraphSAGE
 from torch_geometric.utils import to_torch_csr_tensor
 
 from dlbio.errors import InputError
+from dlbio.models.registry import CELL_GNNS
 
-ENCODERS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT}
-WEIGHTED = {"gcn"}  # encoders that use the kNN edge weights; the others aggregate unweighted
 # torch flags sparse CSR as beta on every construction; the PyG message passing we use is covered by tests.
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
@@ -24,30 +23,42 @@ def sparse_adjacency(edge_index, num_nodes, edge_weight=None):
     return to_torch_csr_tensor(edge_index.flip(0), edge_weight, size=(num_nodes, num_nodes))
 
 
+@CELL_GNNS.register("gcn")
+def gcn(in_dim, hidden, layers, dropout, heads):
+    """Graph convolutions (Kipf & Welling 2017), weighted by the kNN edge weights."""
+    return GCN(in_dim, hidden, layers, dropout=dropout)
+
+
+@CELL_GNNS.register("sage")
+def sage(in_dim, hidden, layers, dropout, heads):
+    """GraphSAGE (Hamilton et al. 2017): mean aggregation over unweighted neighbours."""
+    return GraphSAGE(in_dim, hidden, layers, dropout=dropout)
+
+
+@CELL_GNNS.register("gat")
+def gat(in_dim, hidden, layers, dropout, heads):
+    """Graph attention (Veličković et al. 2018) with ``heads`` heads that split ``hidden``."""
+    if heads is None:
+        raise InputError("gnn.heads is required for GAT")
+    if hidden % heads:
+        raise InputError(f"gnn.hidden ({hidden}) must be a multiple of gnn.heads ({heads}) for GAT")
+    return GAT(in_dim, hidden, layers, dropout=dropout, heads=heads)
+
+
 class NodeClassifier(nn.Module):
-    """GNN encoder of ``layers`` message-passing layers, then ReLU, dropout and a linear head.
+    """The ``arch`` encoder of ``layers`` message-passing layers, then ReLU, dropout and a linear head.
 
     ``heads`` (attention heads) is read by GAT only, which requires it; the other encoders ignore it.
     """
 
     def __init__(self, arch, in_dim, n_classes, hidden, layers, dropout, heads=None):
         super().__init__()
-        if arch not in ENCODERS:
-            raise InputError(f"unknown model '{arch}'; choose from {sorted(ENCODERS)}")
-        extra = {}
-        if arch == "gat":
-            if heads is None:
-                raise InputError("gnn.heads is required for GAT")
-            if hidden % heads:
-                raise InputError(f"gnn.hidden ({hidden}) must be a multiple of gnn.heads ({heads}) for GAT")
-            extra["heads"] = heads
-        self.arch = arch
-        self.encoder = ENCODERS[arch](in_dim, hidden, layers, dropout=dropout, **extra)
+        self.encoder = CELL_GNNS[arch](in_dim, hidden, layers, dropout, heads)
         self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
 
     def adjacency(self, data):
-        """The sparse adjacency this architecture reads from a graph ``Data``."""
-        weight = data.edge_weight if self.arch in WEIGHTED else None
+        """The sparse adjacency this architecture reads from a graph ``Data``: edge weights if its encoder uses them."""
+        weight = data.edge_weight if self.encoder.supports_edge_weight else None
         return sparse_adjacency(data.edge_index, data.num_nodes, weight)
 
     def embed(self, x, adj):

@@ -5,9 +5,7 @@ from torch import nn
 from torch_geometric.nn import GINEConv, NNConv, global_add_pool
 from torch_geometric.nn.models import AttentiveFP
 
-from dlbio.errors import InputError
-
-ARCHS = ("gine", "mpnn", "attentivefp")
+from dlbio.models.registry import MOLECULE_MODELS
 
 
 def mlp(*sizes):
@@ -18,20 +16,12 @@ def mlp(*sizes):
 
 
 class MessagePassingPredictor(nn.Module):
-    """Atom embedding → ``layers`` edge-aware convolutions (+ ReLU, dropout, residual) → sum pool → MLP.
+    """Atom embedding → ``layers`` edge-aware convolutions (``conv``, + ReLU, dropout, residual) → sum pool → MLP."""
 
-    ``gine``: GIN with bond features added to messages (Hu et al. 2020); ``mpnn``: NNConv, whose
-    weights are a function of the bond features (Gilmer et al. 2017).
-    """
-
-    def __init__(self, arch, atom_dim, bond_dim, n_tasks, hidden, layers, dropout):
+    def __init__(self, atom_dim, bond_dim, n_tasks, hidden, layers, dropout):
         super().__init__()
         self.embed = nn.Linear(atom_dim, hidden)
-        if arch == "gine":
-            convs = [GINEConv(mlp(hidden, hidden, hidden), edge_dim=bond_dim) for _ in range(layers)]
-        else:
-            convs = [NNConv(hidden, hidden, mlp(bond_dim, 32, hidden * hidden), aggr="mean") for _ in range(layers)]
-        self.convs = nn.ModuleList(convs)
+        self.convs = nn.ModuleList([self.conv(hidden, bond_dim) for _ in range(layers)])
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Sequential(mlp(hidden, hidden, n_tasks))
 
@@ -42,6 +32,25 @@ class MessagePassingPredictor(nn.Module):
         return self.head(global_add_pool(h, data.batch))
 
 
+@MOLECULE_MODELS.register("gine")
+class GINEPredictor(MessagePassingPredictor):
+    """GIN with bond features added to messages (Hu et al. 2020)."""
+
+    @staticmethod
+    def conv(hidden, bond_dim):
+        return GINEConv(mlp(hidden, hidden, hidden), edge_dim=bond_dim)
+
+
+@MOLECULE_MODELS.register("mpnn")
+class MPNNPredictor(MessagePassingPredictor):
+    """Edge-conditioned convolutions (NNConv, Gilmer et al. 2017): their weights are a function of the bond features."""
+
+    @staticmethod
+    def conv(hidden, bond_dim):
+        return NNConv(hidden, hidden, mlp(bond_dim, 32, hidden * hidden), aggr="mean")
+
+
+@MOLECULE_MODELS.register("attentivefp")
 class AttentiveFPPredictor(nn.Module):
     """PyG's AttentiveFP (Xiong et al. 2020), pure PyTorch."""
 
@@ -55,8 +64,4 @@ class AttentiveFPPredictor(nn.Module):
 
 def build_molecule_model(arch, atom_dim, bond_dim, n_tasks, hidden, layers, dropout):
     """A model mapping a PyG batch of molecules to ``(n_molecules, n_tasks)`` outputs."""
-    if arch == "attentivefp":
-        return AttentiveFPPredictor(atom_dim, bond_dim, n_tasks, hidden, layers, dropout)
-    if arch in ARCHS:
-        return MessagePassingPredictor(arch, atom_dim, bond_dim, n_tasks, hidden, layers, dropout)
-    raise InputError(f"unknown molecule model '{arch}'; choose from {', '.join(ARCHS)}")
+    return MOLECULE_MODELS[arch](atom_dim, bond_dim, n_tasks, hidden, layers, dropout)

@@ -5,7 +5,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
-def fit_logistic(x, y, C=1.0, max_iter=1000, seed=0):
+def fit_logistic(x, y, C, max_iter, seed):
     """Standardised features → multinomial logistic regression, fitted on ``x``, ``y``."""
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
     return model.fit(x, y)

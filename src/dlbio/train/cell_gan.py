@@ -1,6 +1,6 @@
 """Conditional WGAN-GP on single cells' PCA features, and sampling cells of one type from it.
 
-The algorithm settings, losses and gradient penalty are those of :mod:`dlbio.train.gan`
+The algorithm settings and updates are those of :mod:`dlbio.train.adversarial`
 (``wgan-gp``: Adam β = (0, 0.9), λ = 10, 5 critic steps; ``lr`` and ``n_critic`` may be
 overridden). All randomness comes from one seeded ``torch.Generator``.
 """
@@ -11,14 +11,7 @@ import torch
 from tqdm import tqdm
 
 from dlbio.models.cell_gan import ConditionalCritic, ConditionalGenerator
-from dlbio.train.gan import (
-    NonFiniteLoss,
-    algorithm_settings,
-    critic_loss,
-    generator_loss,
-    gradient_penalty,
-    make_optimizer,
-)
+from dlbio.train.adversarial import NonFiniteLoss, algorithm_settings, critic_step, generator_step, make_optimizer
 
 ALGORITHM = "wgan-gp"
 
@@ -58,20 +51,9 @@ def fit_cell_gan(x, labels, n_classes, params, device, seed):
             real, y, z = batch()
             with torch.no_grad():
                 fake = generator(z, y)
-            mix = torch.rand(size, 1, generator=rng).to(device)
-            loss_d = critic_loss(ALGORITHM, critic(real, y), critic(fake, y)) + settings["gp_lambda"] * (
-                gradient_penalty(lambda v: critic(v, y), real, fake, mix)
-            )
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
+            loss_d = critic_step(settings, opt_d, [lambda v: critic(v, y)], [real], [fake], rng)
         _, y, z = batch()
-        critic.requires_grad_(False)
-        loss_g = generator_loss(ALGORITHM, critic(generator(z, y), y))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        critic.requires_grad_(True)
+        loss_g = generator_step(settings, opt_g, critic, lambda: critic(generator(z, y), y))
         losses.append((iteration, loss_d.item(), loss_g.item()))
         if not np.isfinite(losses[-1][1:]).all():
             raise NonFiniteLoss(f"cell GAN: non-finite loss at iteration {iteration} {losses[-1][1:]}; lower gan.lr")

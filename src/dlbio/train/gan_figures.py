@@ -1,14 +1,12 @@
 """Figures of a GAN run: fixed-noise sample grids over training and the loss curves."""
 
-import os
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from dlbio.figures import plt
+from dlbio.io import atomic_write
 
 
 def grid_image(samples):
@@ -24,9 +22,8 @@ def grid_image(samples):
 
 def save_grid(samples, path):
     """Write the grid atomically, so a job killed mid-write leaves no truncated PNG."""
-    tmp = Path(path).with_suffix(".part")
-    Image.fromarray(grid_image(samples)).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        Image.fromarray(grid_image(samples)).save(tmp, format="PNG")
 
 
 def plot_progress(grid_paths, path, columns=6):

@@ -1,7 +1,7 @@
 """The seeds' mode-collapse experiment: train the 1-D GAN on motif sequences, sample, count the motifs.
 
-Each algorithm (``gan``, ``wgan``, ``wgan-gp``: dlbio.train.gan's losses, penalty and BioGANs
-settings, with per-algorithm overrides) trains one generator on the same training set with the
+Each algorithm (``gan``, ``wgan``, ``wgan-gp``: dlbio.train.adversarial's BioGANs settings and
+updates, with per-algorithm overrides) trains one generator on the same training set with the
 same schedule: ``critic_pretrain`` critic-only steps, then ``iterations`` generator steps. The
 seeds' schedule is 1,500 critic steps, then 200 generator steps against the frozen critic
 (``n_critic: 0``); the usual adversarial training alternates (``n_critic`` ≥ 1). ``n_generated``
@@ -9,7 +9,7 @@ sampled sequences (generator probabilities rounded at 0.5) are then counted like
 set. A mode's *share* is its count over the counts of all modes, so a 40/60 training split is
 matched when the shares are 0.4/0.6.
 
-``architecture: seeds`` is the seeds' nets; ``pooled`` adds ReLUs to the generator and gives the
+``arch: reference`` is the seeds' nets; ``pooled`` adds ReLUs to the generator and gives the
 critic a maximum over positions (dlbio.models.conv1d_gan). Three options make adversarial
 training reach sharp sequences: ``straight_through`` shows the critic binary sequences, half of
 each generated batch rounded at 0.5 (what is counted) and half drawn as Bernoulli bits from the
@@ -21,25 +21,21 @@ gradients; ``ema`` samples from an exponential moving average of the generator's
 import logging
 import string
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+from torch.optim.lr_scheduler import LinearLR
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from torch.optim.lr_scheduler import LinearLR  # noqa: E402
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E402
-
-from dlbio.data.motifs import make_sequences, motif_hits  # noqa: E402
-from dlbio.models.conv1d_gan import MotifCritic, MotifGenerator  # noqa: E402
-from dlbio.train.gan import (  # noqa: E402
+from dlbio.data.motifs import make_sequences, motif_hits
+from dlbio.figures import plt
+from dlbio.models.registry import MOTIF_ARCHS
+from dlbio.train.adversarial import (
     NonFiniteLoss,
     algorithm_settings,
-    critic_loss,
+    critic_step,
     critic_steps,
-    generator_loss,
-    gradient_penalty,
+    generator_step,
     make_optimizer,
 )
 
@@ -52,12 +48,11 @@ def mode_labels(n):
 
 
 def build_nets(experiment):
-    """The experiment's generator and critic (``architecture``, ``nz``, ``channels``, ``critic_channels``, ``kernel``,
+    """The experiment's generator and critic (``arch``, ``nz``, ``channels``, ``critic_channels``, ``kernel``,
     ``length``)."""
-    pooled, kernel, length = experiment["architecture"] == "pooled", experiment["kernel"], experiment["length"]
-    generator = MotifGenerator(experiment["nz"], experiment["channels"], kernel, length, relu=pooled)
     critic_channels = experiment["critic_channels"] or experiment["channels"]
-    return generator, MotifCritic(critic_channels, kernel, length, pool="max" if pooled else "flatten")
+    build = MOTIF_ARCHS[experiment["arch"]]
+    return build(experiment["nz"], experiment["channels"], critic_channels, experiment["kernel"], experiment["length"])
 
 
 def straight_through(probabilities, rng):
@@ -98,37 +93,18 @@ def train_motif_gan(sequences, algorithm, experiment, device):
         fake = generator(noise())
         return straight_through(fake, rng) if experiment["straight_through"] else fake
 
-    def critic_step():
+    def train_critic():
         x = real[torch.randint(len(real), (size,), generator=rng).to(device)]
         with torch.no_grad():
             fake = generate()
-        loss = critic_loss(algorithm, critic(x), critic(fake))
-        if "gp_lambda" in settings:
-            mix = torch.rand(size, 1, 1, generator=rng).to(device)
-            loss = loss + settings["gp_lambda"] * gradient_penalty(critic, x, fake, mix)
-        opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_d.step()
-        if "clip" in settings:
-            for p in critic.parameters():
-                p.data.clamp_(-settings["clip"], settings["clip"])
-        return loss.item()
-
-    def generator_step():
-        critic.requires_grad_(False)
-        loss = generator_loss(algorithm, critic(generate()))
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
-        critic.requires_grad_(True)
-        return loss.item()
+        return critic_step(settings, opt_d, [critic], [x], [fake], rng).item()
 
     for _ in range(experiment["critic_pretrain"]):
-        critic_step()
+        train_critic()
     losses = []
     for iteration in range(iterations):
-        d_losses = [critic_step() for _ in range(critic_steps(settings, iteration))]
-        g_loss = generator_step()
+        d_losses = [train_critic() for _ in range(critic_steps(settings, iteration))]
+        g_loss = generator_step(settings, opt_g, critic, lambda: critic(generate())).item()
         if ema is not None:
             ema.update_parameters(generator)
         for schedule in schedules:

@@ -6,7 +6,6 @@ and deterministic on CPU.
 """
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from dlbio.data.tiles import to_unit_range
+from dlbio.data.tiles import random_flips, to_unit_range
 from dlbio.errors import InputError
+from dlbio.io import atomic_write
 from dlbio.models.tile_classifier import TileClassifier
-from dlbio.train.gan import random_flips
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +106,8 @@ def tile_features(model, images, device, batch_size=256):
 
 def save_tile_classifier(model, path):
     """Architecture hyperparameters + state dict, written atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    torch.save({"hyperparameters": model.hyperparameters(), "state_dict": model.state_dict()}, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save({"hyperparameters": model.hyperparameters(), "state_dict": model.state_dict()}, tmp)
 
 
 def load_tile_classifier(path, device):

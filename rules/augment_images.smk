@@ -22,16 +22,15 @@ rule augment_images_run:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        run=lambda wildcards: {
+        entry=entry_keys(
+            "augment_images", "experiment", "synthetic_ratio", "classifier"
+        ),
+        gan=lambda wildcards: {
             key: config["gan"][augment_images_gan_run(wildcards)][key]
             for key in ("arch", "classes", "width", "nz")
         },
         fraction=lambda wildcards: float(wildcards.fraction),
         seed=lambda wildcards: int(wildcards.seed),
-        synthetic_ratio=lambda wildcards: augment_images_experiment(wildcards)[
-            "synthetic_ratio"
-        ],
-        classifier=lambda wildcards: augment_images_experiment(wildcards)["classifier"],
         device=config["device"],
     script:
         "../scripts/augment_images_run.py"
@@ -56,6 +55,7 @@ rule augment_images_summary:
             labels={"result": "summary table"},
         ),
         json="results/augment/images/{experiment}/summary.json",
+        headline="results/augment/images/{experiment}/headline.tsv",
         figure=report(
             "results/augment/images/{experiment}/summary.png",
             caption="captions/augment_images_figure.rst",
@@ -69,12 +69,22 @@ rule augment_images_summary:
         "../envs/images.yaml"
     threads: 1
     resources:
+        quick=1,
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 10 * attempt,
     params:
-        cfg=entry_keys("augment_images", "experiment", "gan_run", "synthetic_ratio"),
+        entry=entry_keys("augment_images", "experiment", "gan_run", "synthetic_ratio"),
     script:
         "../scripts/augment_images_summary.py"
 
 
 check_image_experiments(config)
+declare_results(
+    expand(
+        rules.augment_images_summary.output.json, experiment=config["augment_images"]
+    ),
+    expand(
+        rules.augment_images_summary.output.headline,
+        experiment=config["augment_images"],
+    ),
+)

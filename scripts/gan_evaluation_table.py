@@ -4,4 +4,4 @@ from dlbio.evaluate.gan_evaluation import evaluation_table
 from dlbio.io import log_to
 
 log_to(snakemake.log[0])
-evaluation_table(snakemake.input).to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.5g")
+evaluation_table(snakemake.input).to_csv(snakemake.output.table, sep="\t", index=False, float_format="%.5g")

@@ -1,0 +1,47 @@
+"""The members of every model family, by name, without torch: the workflow reads them when it is parsed.
+
+A family's model module registers one builder per name (``@FAMILY.register(name)``); the rules' wildcards, the
+augmentation checks and the baselines' result folders use the names here; tests hold the schema's choices, the
+docs and the registered builders equal to them.
+"""
+
+from importlib import import_module
+
+from dlbio.errors import InputError
+
+
+class Registry:
+    """The names of one model family and each name's builder, registered by the family's model ``module``."""
+
+    def __init__(self, family, module, *names):
+        self.family, self.module, self.names, self.builders = family, module, names, {}
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def register(self, name):
+        """Decorator: ``name``'s builder (a class or function)."""
+        if name not in self.names:
+            raise ValueError(f"'{name}' is not a {self.family} of dlbio.models.registry")
+
+        def add(builder):
+            self.builders[name] = builder
+            return builder
+
+        return add
+
+    def __getitem__(self, name):
+        """The builder of ``name`` (importing the model module); an unknown name fails naming the family's names."""
+        if name not in self.names:
+            raise InputError(f"unknown {self.family} '{name}'; choose from {', '.join(self.names)}")
+        import_module(self.module)
+        return self.builders[name]
+
+
+CELL_GNNS = Registry("cell GNN", "dlbio.models.gnn", "gcn", "sage", "gat")
+MOLECULE_MODELS = Registry("molecule model", "dlbio.models.molecule_gnn", "gine", "mpnn", "attentivefp")
+GAN_ARCHS = Registry("GAN architecture", "dlbio.models.dcgan", "dcgan", "dcgan-separable", "dcgan-starshaped")
+CLASS_AWARE_GAN_ARCHS = ("dcgan-starshaped",)  # one generator output per class; the others pool their classes
+MOTIF_ARCHS = Registry("motif GAN architecture", "dlbio.models.conv1d_gan", "reference", "pooled")
+CELL_BASELINE = "logreg"  # dlbio.train.baseline: beside every cell GNN
+MOLECULE_BASELINE = "fp_rf"  # dlbio.train.fingerprint_baseline: beside every molecule model

@@ -1,0 +1,60 @@
+"""Every model family is registered once (dlbio.models.registry): the model modules' builders, the schema's
+choices and the config docs agree with it, and the workflow reads it without importing torch."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+from dlbio.errors import InputError
+from dlbio.models.registry import CELL_BASELINE, CELL_GNNS, GAN_ARCHS, MOLECULE_BASELINE, MOLECULE_MODELS, MOTIF_ARCHS
+
+FAMILIES = [CELL_GNNS, MOLECULE_MODELS, GAN_ARCHS, MOTIF_ARCHS]
+SCHEMA = yaml.safe_load((REPO / "config/schema.yaml").read_text())["properties"]
+
+
+def entry(section):
+    return SCHEMA[section]["additionalProperties"]["properties"]
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family.family)
+def test_every_name_has_its_builder_in_the_family_module(family):
+    builders = [family[name] for name in family]
+    assert tuple(family.builders) == family.names
+    assert {builder.__module__ for builder in builders} == {family.module}
+
+
+@pytest.mark.parametrize(
+    "choices, names",
+    [
+        (entry("cells")["models"]["items"]["enum"], CELL_GNNS.names),
+        (entry("molecules")["models"]["items"]["enum"], MOLECULE_MODELS.names),
+        (entry("gan")["arch"]["enum"], GAN_ARCHS.names),
+        (entry("motifs")["arch"]["enum"], MOTIF_ARCHS.names),
+        (entry("augment_cells")["models"]["items"]["enum"], (CELL_BASELINE, *CELL_GNNS.names)),
+    ],
+    ids=["cells", "molecules", "gan", "motifs", "augment_cells"],
+)
+def test_schema_choices_are_the_registered_names(choices, names):
+    assert tuple(choices) == names
+
+
+def test_config_docs_explain_every_name():
+    docs = (REPO / "config/README.md").read_text()
+    names = [name for family in FAMILIES for name in family] + [CELL_BASELINE, MOLECULE_BASELINE]
+    assert [name for name in names if f"`{name}`" not in docs] == []
+
+
+def test_an_unknown_name_is_refused_naming_the_choices():
+    with pytest.raises(InputError, match="unknown cell GNN 'gin'; choose from gcn, sage, gat"):
+        CELL_GNNS["gin"]
+    with pytest.raises(ValueError, match="'gin' is not a cell GNN"):
+        CELL_GNNS.register("gin")
+
+
+def test_what_the_rules_import_when_parsed_does_not_import_torch():
+    modules = ["dlbio.models.registry", "dlbio.augment.checks", "dlbio.data.motifs", "dlbio.errors"]
+    code = f"import sys\nfor m in {modules}: __import__(m)\nprint('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
