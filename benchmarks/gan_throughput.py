@@ -181,6 +181,7 @@ def make_trainer(arch, algorithm, width, images, labels, device, batch_size, tmp
         "batch_size": batch_size,
         "grid_rows": 8,
         "critic_warmup": ALGORITHMS["wgan"]["n_critic"],
+        "max_snapshots": 0,
     }
     return GANTrainer(run, images, labels, int(labels.max()) + 1, device, tmp / "checkpoints")
 

@@ -19,9 +19,7 @@ store = load_tile_store(snakemake.input.tiles)
 logging.info("tiles per class: %s", check_run_can_be_scored(store, snakemake.params.scored_by, run["name"]))
 images, labels, classes = training_tiles(store, run["classes"])
 device = resolve_device(snakemake.params.device)
-trainer = GANTrainer(
-    run, images, labels, len(classes), device, snakemake.params.checkpoint_dir, run["max_snapshots"]
-)
+trainer = GANTrainer(run, images, labels, len(classes), device, snakemake.params.checkpoint_dir)
 losses = trainer.train()
 torch.save(trainer.generator.state_dict(), out.generator)
 trainer.export_snapshots(out.snapshots)

@@ -107,11 +107,11 @@ def test_snapshots_are_bounded_evenly_spaced_and_end_with_the_last_iteration():
 
 def test_snapshots_survive_a_resume_and_are_exported(tmp_path):
     images, labels = tiny_data()
-    run = tiny_run(iterations=4)
-    first = GANTrainer(run | {"iterations": 2}, images, labels, 2, CPU, tmp_path / "checkpoint", max_snapshots=2)
+    run = tiny_run(iterations=4, max_snapshots=2)
+    first = GANTrainer(run | {"iterations": 2}, images, labels, 2, CPU, tmp_path / "checkpoint")
     first.snapshot_at = snapshot_iterations(4, 1, 2)  # the full run's schedule, stopped half way
     first.train()
-    resumed = GANTrainer(run, images, labels, 2, CPU, tmp_path / "checkpoint", max_snapshots=2)
+    resumed = GANTrainer(run, images, labels, 2, CPU, tmp_path / "checkpoint")
     resumed.train()
     assert resumed.export_snapshots(tmp_path / "out") == [1, 4]
     files = snapshot_files(tmp_path / "out")

@@ -41,6 +41,7 @@ def tiny_run(**changes):
         "checkpoint_every": 1,
         "grid_rows": 2,
         "critic_warmup": 2,
+        "max_snapshots": 0,
     } | changes
 
 

@@ -51,7 +51,7 @@ def snapshot_files(folder):
 class GANTrainer:
     """One training run: nets, optimisers, sampler and the checkpoint that makes it resumable."""
 
-    def __init__(self, run, images, labels, n_classes, device, checkpoint_dir, max_snapshots=0):
+    def __init__(self, run, images, labels, n_classes, device, checkpoint_dir):
         self.run, self.device = run, device
         self.settings = adversarial.algorithm_settings(run["algorithm"], {k: run.get(k) for k in OVERRIDABLE})
         torch.manual_seed(run["seed"])
@@ -71,7 +71,7 @@ class GANTrainer:
         self.checkpoint = self.checkpoint_dir / "last.pt"
         self.progress_dir = self.checkpoint_dir / "progress"
         self.snapshot_dir = self.checkpoint_dir / "snapshots"
-        self.snapshot_at = snapshot_iterations(run["iterations"], run["checkpoint_every"], max_snapshots)
+        self.snapshot_at = snapshot_iterations(run["iterations"], run["checkpoint_every"], run["max_snapshots"])
         self.autocast = run.get("bf16", False) and device.type == "cuda"
 
     def noise(self, size):
