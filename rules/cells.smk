@@ -4,6 +4,7 @@ rule cells_prepare:
     output:
         graph="results/cells/{dataset}/graph.pt",
         cells="results/cells/{dataset}/cells.tsv",
+        reference="results/cells/{dataset}/reference.npz",
     log:
         "logs/cells/{dataset}/prepare.log",
     benchmark:
@@ -34,27 +35,36 @@ rule cells_train_gnn:
         graph=rules.cells_prepare.output.graph,
         cells=rules.cells_prepare.output.cells,
     output:
-        metrics="results/cells/{dataset}/{model}/metrics.json",
-        predictions="results/cells/{dataset}/{model}/predictions.tsv",
-        history="results/cells/{dataset}/{model}/history.tsv",
+        model="results/cells/{dataset}/{model}/rep{replicate}/model.pt",
+        metrics="results/cells/{dataset}/{model}/rep{replicate}/metrics.json",
+        predictions="results/cells/{dataset}/{model}/rep{replicate}/predictions.tsv",
+        history="results/cells/{dataset}/{model}/rep{replicate}/history.tsv",
         confusion=report(
-            "results/cells/{dataset}/{model}/confusion.png",
+            "results/cells/{dataset}/{model}/rep{replicate}/confusion.png",
             caption="captions/cells_confusion.rst",
             category="Single cells",
             subcategory="{dataset}",
-            labels={"model": "{model}", "figure": "confusion matrix"},
+            labels={
+                "model": "{model}",
+                "replicate": "{replicate}",
+                "figure": "confusion matrix",
+            },
         ),
         embedding=report(
-            "results/cells/{dataset}/{model}/embedding.png",
+            "results/cells/{dataset}/{model}/rep{replicate}/embedding.png",
             caption="captions/cells_embedding.rst",
             category="Single cells",
             subcategory="{dataset}",
-            labels={"model": "{model}", "figure": "hidden-layer embedding"},
+            labels={
+                "model": "{model}",
+                "replicate": "{replicate}",
+                "figure": "hidden-layer embedding",
+            },
         ),
     log:
-        "logs/cells/{dataset}/{model}.log",
+        "logs/cells/{dataset}/{model}/rep{replicate}.log",
     benchmark:
-        "results/cells/{dataset}/{model}/benchmark.tsv"
+        "results/cells/{dataset}/{model}/rep{replicate}/benchmark.tsv"
     wildcard_constraints:
         model="|".join(CELL_GNNS),
     conda:
@@ -66,7 +76,7 @@ rule cells_train_gnn:
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         gnn=cells_gnn_settings,
-        seed=lambda wildcards: config["cells"][wildcards.dataset]["seed"],
+        replicate=replicate_settings("cells"),
         device=config["device"],
     script:
         "../scripts/cells_train_gnn.py"
@@ -77,17 +87,22 @@ rule cells_baseline:
         graph=rules.cells_prepare.output.graph,
         cells=rules.cells_prepare.output.cells,
     output:
-        metrics="results/cells/{dataset}/{model}/metrics.json",
-        predictions="results/cells/{dataset}/{model}/predictions.tsv",
+        model="results/cells/{dataset}/{model}/rep{replicate}/model.npz",
+        metrics="results/cells/{dataset}/{model}/rep{replicate}/metrics.json",
+        predictions="results/cells/{dataset}/{model}/rep{replicate}/predictions.tsv",
         confusion=report(
-            "results/cells/{dataset}/{model}/confusion.png",
+            "results/cells/{dataset}/{model}/rep{replicate}/confusion.png",
             caption="captions/cells_confusion.rst",
             category="Single cells",
             subcategory="{dataset}",
-            labels={"model": "{model}", "figure": "confusion matrix"},
+            labels={
+                "model": "{model}",
+                "replicate": "{replicate}",
+                "figure": "confusion matrix",
+            },
         ),
     log:
-        "logs/cells/{dataset}/{model}.log",
+        "logs/cells/{dataset}/{model}/rep{replicate}.log",
     wildcard_constraints:
         model=CELL_BASELINE,
     conda:
@@ -97,14 +112,15 @@ rule cells_baseline:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 15 * attempt,
     params:
-        entry=entry_keys("cells", "dataset", "baseline", "seed"),
+        baseline=lambda wildcards: config["cells"][wildcards.dataset]["baseline"],
+        replicate=replicate_settings("cells"),
     script:
         "../scripts/cells_baseline.py"
 
 
 rule cells_compare:
     input:
-        metrics=cells_metrics,
+        metrics=replicate_results("cells", "metrics.json"),
     output:
         table=report(
             "results/cells/{dataset}/comparison.tsv",
@@ -134,7 +150,40 @@ rule cells_compare:
         "../scripts/cells_compare.py"
 
 
+rule cells_annotate:
+    input:
+        query=cells_query_input,
+        reference=rules.cells_prepare.output.reference,
+        graph=rules.cells_prepare.output.graph,
+        cells=rules.cells_prepare.output.cells,
+        models=cells_query_models,
+    output:
+        table="results/cells/{dataset}/query/{query}/annotations.tsv",
+        h5ad="results/cells/{dataset}/query/{query}/annotated.h5ad",
+        metrics="results/cells/{dataset}/query/{query}/metrics.tsv",
+    log:
+        "logs/cells/{dataset}/query/{query}.log",
+    conda:
+        "../envs/cells.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        source=lambda wildcards: cells_queries(wildcards.dataset)[wildcards.query],
+        query=cells_query_settings,
+        models=lambda wildcards: cells_query_model_names(wildcards.dataset),
+        device=config["device"],
+    script:
+        "../scripts/cells_annotate.py"
+
+
 declare_results(
-    expand(rules.cells_compare.output.table, dataset=config["cells"]),
+    expand(rules.cells_compare.output.table, dataset=config["cells"])
+    + [
+        f"results/cells/{dataset}/query/{query}/annotations.tsv"
+        for dataset in config["cells"]
+        for query in cells_queries(dataset)
+    ],
     expand(rules.cells_compare.output.headline, dataset=config["cells"]),
 )

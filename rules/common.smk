@@ -21,6 +21,7 @@ MOLECULE_BUILTIN_PREFIX = "rdkit:"
 wildcard_constraints:
     dataset="[^/]+",
     run="[^/]+",
+    replicate="[0-9]+",
 
 
 TARGETS, HEADLINES = [], []
@@ -69,10 +70,13 @@ def cells_gnn_settings(wildcards):
 
 
 def gan_training_settings(wildcards):
-    """A GAN run's entry without what only sampling reads (a new ``n_samples`` resamples, never retrains)."""
+    """A GAN run's entry without what only sampling and export read (a new ``n_samples`` resamples, a new
+    ``export`` re-exports, neither retrains)."""
     run = config["gan"][wildcards.run]
     return {
-        key: value for key, value in run.items() if key not in ("dataset", "n_samples")
+        key: value
+        for key, value in run.items()
+        if key not in ("dataset", "n_samples", "export")
     }
 
 
@@ -117,27 +121,85 @@ def cells_input(wildcards):
     return [] if source.startswith(BUILTIN_PREFIX) else [source]
 
 
-def cells_metrics(wildcards):
-    models = config["cells"][wildcards.dataset]["models"] + [CELL_BASELINE]
-    return expand(
-        "results/cells/{dataset}/{model}/metrics.json",
-        dataset=wildcards.dataset,
-        model=models,
-    )
-
-
 def molecules_input(wildcards):
-    source = config["molecules"][wildcards.dataset]["source"]
-    return [] if source.startswith(MOLECULE_BUILTIN_PREFIX) else [source]
+    """The entry's source file (none for a built-in set) and its split.test_file, if any."""
+    entry = config["molecules"][wildcards.dataset]
+    source, test_file = entry["source"], entry["split"]["test_file"]
+    files = [] if source.startswith(MOLECULE_BUILTIN_PREFIX) else [source]
+    if test_file:
+        require_file(test_file, f"molecules.{wildcards.dataset}.split.test_file")
+        files.append(test_file)
+    return files
 
 
-def molecules_metrics(wildcards):
-    models = config["molecules"][wildcards.dataset]["models"] + [MOLECULE_BASELINE]
-    return expand(
-        "results/molecules/{dataset}/{model}/metrics.json",
-        dataset=wildcards.dataset,
-        model=models,
-    )
+def cells_queries(dataset):
+    """Query name (the file's stem, or the built-in's name) → source of every ``query.h5ad`` of a cells entry."""
+    sources = config["cells"][dataset]["query"]["h5ad"]
+    names = {
+        Path(source.removeprefix(BUILTIN_PREFIX)).stem: source for source in sources
+    }
+    if len(names) < len(sources):
+        raise InputError(
+            f"config key 'cells.{dataset}.query.h5ad': two query files share a name: {sources}"
+        )
+    return names
+
+
+def cells_query_input(wildcards):
+    source = cells_queries(wildcards.dataset)[wildcards.query]
+    return [] if source.startswith(BUILTIN_PREFIX) else [source]
+
+
+def cells_query_model_names(dataset):
+    return config["cells"][dataset]["models"] + [CELL_BASELINE]
+
+
+def cells_query_models(wildcards):
+    """Replicate 0 of every model of the dataset (GNN weights .pt, the logistic baseline .npz)."""
+    return [
+        f"results/cells/{wildcards.dataset}/{model}/rep0/model.{'npz' if model == CELL_BASELINE else 'pt'}"
+        for model in cells_query_model_names(wildcards.dataset)
+    ]
+
+
+def cells_query_settings(wildcards):
+    """The entry's query settings, ``input`` resolved (null: as the reference's ``preprocess.input``)."""
+    entry = config["cells"][wildcards.dataset]
+    query = {key: value for key, value in entry["query"].items() if key != "h5ad"}
+    return query | {"input": query["input"] or entry["preprocess"]["input"]}
+
+
+BASELINES = {"cells": CELL_BASELINE, "molecules": MOLECULE_BASELINE}
+
+
+def replicate_results(section, filename):
+    """Input function: ``filename`` of every replicate of every model and of the baseline of a dataset."""
+
+    def files(wildcards):
+        entry = config[section][wildcards.dataset]
+        return expand(
+            "results/{section}/{dataset}/{model}/rep{replicate}/{filename}",
+            section=section,
+            dataset=wildcards.dataset,
+            model=entry["models"] + [BASELINES[section]],
+            replicate=range(entry["replicates"]),
+            filename=filename,
+        )
+
+    return files
+
+
+def replicate_settings(section):
+    """Params of one replicate: its index, its seed (the entry's seed + index) and, with ``resplit``, the split
+    settings it draws its own split with (else None: the prepared split). The number of replicates is not
+    among them, so adding replicates trains only the new ones."""
+
+    def params(wildcards):
+        entry, index = config[section][wildcards.dataset], int(wildcards.replicate)
+        split = entry["split"] if entry["resplit"] else None
+        return {"index": index, "seed": entry["seed"] + index, "split": split}
+
+    return params
 
 
 def images_input(wildcards):
@@ -255,6 +317,100 @@ def augment_images_runs(wildcards):
         fraction=map(str, experiment["fractions"]),
         seed=experiment["seeds"],
     )
+
+
+def replicate_models(section):
+    """Input function: ``{model: its model file in every replicate}`` of a dataset, its baseline included
+    (GNNs ``model.pt``, the baseline ``model.npz``)."""
+
+    def files(wildcards):
+        entry, baseline = config[section][wildcards.dataset], BASELINES[section]
+        return {
+            model: expand(
+                "results/{section}/{dataset}/{model}/rep{replicate}/model.{suffix}",
+                section=section,
+                dataset=wildcards.dataset,
+                model=model,
+                replicate=range(entry["replicates"]),
+                suffix="npz" if model == baseline else "pt",
+            )
+            for model in entry["models"] + [baseline]
+        }
+
+    return files
+
+
+def molecule_libraries(dataset):
+    """``{library: file or rdkit:<name>}`` of ``molecules.<dataset>.predict``, named by the file's stem (a
+    built-in's name); a missing file or two libraries of one name stop the workflow naming the key.
+    """
+    key, libraries = f"molecules.{dataset}.predict", {}
+    for source in config["molecules"][dataset]["predict"]:
+        if source.startswith(MOLECULE_BUILTIN_PREFIX):
+            name = source[len(MOLECULE_BUILTIN_PREFIX) :]
+        else:
+            require_file(source, key)
+            name = Path(source).stem
+        if name in libraries:
+            raise InputError(
+                f"config key '{key}': '{libraries[name]}' and '{source}' are both named '{name}' "
+                f"(results/molecules/{dataset}/predict/{name}/); rename one of the files"
+            )
+        libraries[name] = source
+    return libraries
+
+
+def molecule_library(wildcards):
+    """The ``predict`` entry (a file or ``rdkit:<name>``) of the library ``wildcards.library``."""
+    libraries = molecule_libraries(wildcards.dataset)
+    if wildcards.library not in libraries:
+        raise InputError(
+            f"'{wildcards.library}' is not a library of config key 'molecules.{wildcards.dataset}.predict'; "
+            f"known: {', '.join(libraries) or 'none'}"
+        )
+    return libraries[wildcards.library]
+
+
+def molecule_library_input(wildcards):
+    source = molecule_library(wildcards)
+    return [] if source.startswith(MOLECULE_BUILTIN_PREFIX) else [source]
+
+
+def images_classify_sets(dataset):
+    """``images.<dataset>.classify``, each set checked: exactly one of folder, manifest, split; files exist."""
+    sets = config["images"][dataset]["classify"]
+    for name, spec in sets.items():
+        key = f"images.{dataset}.classify.{name}"
+        given = [k for k in ("folder", "manifest", "split") if spec[k] is not None]
+        if len(given) != 1:
+            raise InputError(
+                f"config key '{key}': give exactly one of folder, manifest or split; "
+                f"given: {', '.join(given) or 'none'}"
+            )
+        if spec["manifest"]:
+            require_file(spec["manifest"], f"{key}.manifest")
+        if spec["folder"] and not Path(spec["folder"]).is_dir():
+            raise InputError(
+                f"config key '{key}.folder': folder '{spec['folder']}' does not exist"
+            )
+    return sets
+
+
+def images_classify_input(wildcards):
+    """The dataset's tile classifier and the set's images: its folder, its manifest or the dataset's manifest."""
+    dataset = wildcards.dataset
+    spec = images_classify_sets(dataset)[wildcards.set]
+    return {
+        "classifier": f"results/images/{dataset}/classifier/model.pt",
+        "images": spec["folder"]
+        or spec["manifest"]
+        or f"results/images/{dataset}/manifest.tsv",
+    }
+
+
+def gan_exports():
+    """The runs with ``export.n`` > 0."""
+    return [run for run, entry in config["gan"].items() if entry["export"]["n"] > 0]
 
 
 def report_arguments():

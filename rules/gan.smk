@@ -164,3 +164,31 @@ if config["evaluation"]["enabled"]:
         ),
         expand(rules.gan_evaluate.output.headline, run=config["gan"]),
     )
+
+
+rule gan_export:
+    input:
+        tiles=gan_tiles,
+        generator=rules.gan_train.output.generator,
+    output:
+        tiles=directory("results/gan/{run}/export"),
+        table="results/gan/{run}/export.tsv",
+    log:
+        "logs/gan/{run}/export.log",
+    conda:
+        "../envs/images.yaml"
+    threads: 2
+    resources:
+        quick=1,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        entry=entry_keys(
+            "gan", "run", "arch", "classes", "width", "nz", "seed", "export"
+        ),
+        device=config["device"],
+    script:
+        "../scripts/gan_export.py"
+
+
+declare_results(expand(rules.gan_export.output.table, run=gan_exports()))

@@ -91,3 +91,38 @@ rule images_classifier:
 
 
 declare_results(expand(rules.images_prepare.output.montage, dataset=config["images"]))
+
+
+rule images_classify:
+    input:
+        unpack(images_classify_input),
+    output:
+        predictions="results/images/{dataset}/classify/{set}/predictions.tsv",
+    log:
+        "logs/images/{dataset}/classify/{set}.log",
+    wildcard_constraints:
+        set="[^/]+",
+    conda:
+        "../envs/images.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    params:
+        entry=entry_keys("images", "dataset", "channels", "size", "fit", "intensity"),
+        images=lambda wildcards: config["images"][wildcards.dataset]["classify"][
+            wildcards.set
+        ],
+        device=config["device"],
+    script:
+        "../scripts/images_classify.py"
+
+
+declare_results(
+    [
+        f"results/images/{dataset}/classify/{name}/predictions.tsv"
+        for dataset in config["images"]
+        for name in images_classify_sets(dataset)
+    ]
+)

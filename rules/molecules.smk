@@ -38,20 +38,25 @@ rule molecules_train_gnn:
         graphs=rules.molecules_prepare.output.graphs,
         table=rules.molecules_prepare.output.table,
     output:
-        metrics="results/molecules/{dataset}/{model}/metrics.json",
-        predictions="results/molecules/{dataset}/{model}/predictions.tsv",
-        history="results/molecules/{dataset}/{model}/history.tsv",
+        model="results/molecules/{dataset}/{model}/rep{replicate}/model.pt",
+        metrics="results/molecules/{dataset}/{model}/rep{replicate}/metrics.json",
+        predictions="results/molecules/{dataset}/{model}/rep{replicate}/predictions.tsv",
+        history="results/molecules/{dataset}/{model}/rep{replicate}/history.tsv",
         figure=report(
-            "results/molecules/{dataset}/{model}/performance.png",
+            "results/molecules/{dataset}/{model}/rep{replicate}/performance.png",
             caption="captions/molecules_performance.rst",
             category="Molecules",
             subcategory="{dataset}",
-            labels={"model": "{model}", "figure": "test performance"},
+            labels={
+                "model": "{model}",
+                "replicate": "{replicate}",
+                "figure": "test performance",
+            },
         ),
     log:
-        "logs/molecules/{dataset}/{model}.log",
+        "logs/molecules/{dataset}/{model}/rep{replicate}.log",
     benchmark:
-        "results/molecules/{dataset}/{model}/benchmark.tsv"
+        "results/molecules/{dataset}/{model}/rep{replicate}/benchmark.tsv"
     wildcard_constraints:
         model="|".join(MOLECULE_MODELS),
     conda:
@@ -62,7 +67,10 @@ rule molecules_train_gnn:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        entry=entry_keys("molecules", "dataset", "targets", "task", "gnn", "seed"),
+        entry=entry_keys(
+            "molecules", "dataset", "targets", "task", "gnn", "standardize"
+        ),
+        replicate=replicate_settings("molecules"),
         device=config["device"],
     script:
         "../scripts/molecules_train_gnn.py"
@@ -73,17 +81,22 @@ rule molecules_baseline:
         graphs=rules.molecules_prepare.output.graphs,
         table=rules.molecules_prepare.output.table,
     output:
-        metrics="results/molecules/{dataset}/{model}/metrics.json",
-        predictions="results/molecules/{dataset}/{model}/predictions.tsv",
+        model="results/molecules/{dataset}/{model}/rep{replicate}/model.npz",
+        metrics="results/molecules/{dataset}/{model}/rep{replicate}/metrics.json",
+        predictions="results/molecules/{dataset}/{model}/rep{replicate}/predictions.tsv",
         figure=report(
-            "results/molecules/{dataset}/{model}/performance.png",
+            "results/molecules/{dataset}/{model}/rep{replicate}/performance.png",
             caption="captions/molecules_performance.rst",
             category="Molecules",
             subcategory="{dataset}",
-            labels={"model": "{model}", "figure": "test performance"},
+            labels={
+                "model": "{model}",
+                "replicate": "{replicate}",
+                "figure": "test performance",
+            },
         ),
     log:
-        "logs/molecules/{dataset}/{model}.log",
+        "logs/molecules/{dataset}/{model}/rep{replicate}.log",
     wildcard_constraints:
         model=MOLECULE_BASELINE,
     conda:
@@ -93,14 +106,18 @@ rule molecules_baseline:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        entry=entry_keys("molecules", "dataset", "targets", "task", "baseline", "seed"),
+        entry=entry_keys(
+            "molecules", "dataset", "targets", "task", "baseline", "standardize"
+        ),
+        replicate=replicate_settings("molecules"),
     script:
         "../scripts/molecules_baseline.py"
 
 
 rule molecules_compare:
     input:
-        metrics=molecules_metrics,
+        metrics=replicate_results("molecules", "metrics.json"),
+        predictions=replicate_results("molecules", "predictions.tsv"),
     output:
         table=report(
             "results/molecules/{dataset}/comparison.tsv",
@@ -127,7 +144,7 @@ rule molecules_compare:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 5 * attempt,
     params:
-        task=lambda wildcards: config["molecules"][wildcards.dataset]["task"],
+        entry=entry_keys("molecules", "dataset", "targets", "task", "resplit"),
     script:
         "../scripts/molecules_compare.py"
 
@@ -135,4 +152,43 @@ rule molecules_compare:
 declare_results(
     expand(rules.molecules_compare.output.table, dataset=config["molecules"]),
     expand(rules.molecules_compare.output.headline, dataset=config["molecules"]),
+)
+
+
+rule molecules_predict:
+    input:
+        unpack(replicate_models("molecules")),
+        library=molecule_library_input,
+    output:
+        predictions="results/molecules/{dataset}/predict/{library}/predictions.tsv",
+        rejected="results/molecules/{dataset}/predict/{library}/rejected.tsv",
+    log:
+        "logs/molecules/{dataset}/predict/{library}.log",
+    wildcard_constraints:
+        library="[^/]+",
+    conda:
+        "../envs/molecules.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 120 * attempt,
+    params:
+        entry=entry_keys(
+            "molecules", "dataset", "smiles_column", "id_column", "predict_chunk_size"
+        ),
+        models=lambda wildcards: config["molecules"][wildcards.dataset]["models"]
+        + [MOLECULE_BASELINE],
+        library=molecule_library,
+        device=config["device"],
+    script:
+        "../scripts/molecules_predict.py"
+
+
+declare_results(
+    [
+        f"results/molecules/{dataset}/predict/{library}/predictions.tsv"
+        for dataset in config["molecules"]
+        for library in molecule_libraries(dataset)
+    ]
 )

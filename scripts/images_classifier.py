@@ -18,6 +18,6 @@ for run, scoring in snakemake.params.scored_by.items():  # before training: ever
     check_run_can_be_scored(store, scoring, run)
 device = resolve_device(snakemake.params.device)
 model, proba = fit_tile_store_classifier(store, snakemake.params.classifier, device, snakemake.params.seed)
-save_tile_classifier(model, out.model)
+save_tile_classifier(model, out.model, store["classes"])
 tiles = pd.DataFrame({"path": store["paths"], "label": store["classes"][store["labels"]], "split": store["split"]})
 evaluate_predictions(tiles, proba, store["classes"], "tile classifier", out.metrics, out.predictions, out.confusion)

@@ -36,11 +36,33 @@ def test_evaluation_scores_test_cells_only(tmp_path):
     assert out["c"].stat().st_size > 0
 
 
-def test_comparison_reports_differences_to_the_baseline(tmp_path):
+def test_comparison_pairs_replicates_with_the_baseline(tmp_path):
     paths = []
-    for model, acc in [("gcn", 0.8), ("logreg", 0.85)]:
-        paths.append(tmp_path / f"{model}.json")
-        write_json({"model": model, "accuracy": acc, "balanced_accuracy": acc, "macro_f1": acc}, paths[-1])
+    runs = {"gcn": [0.80, 0.84, 0.82], "sage": [0.86, 0.70, 0.84], "logreg": [0.70, 0.74, 0.72]}
+    for model, values in runs.items():
+        for replicate, acc in enumerate(values):
+            paths.append(tmp_path / model / f"rep{replicate}" / "metrics.json")
+            paths[-1].parent.mkdir(parents=True)
+            write_json({"model": model, "accuracy": acc, "balanced_accuracy": acc, "macro_f1": acc}, paths[-1])
     table = compare_models(paths, "logreg", HEADLINE).set_index("model")
-    assert table.loc["gcn", "accuracy_vs_logreg"] == pytest.approx(-0.05)
-    assert table.loc["logreg", "macro_f1_vs_logreg"] == 0
+    assert table.loc["gcn", "n_replicates"] == 3
+    assert table.loc["gcn", "accuracy_mean"] == pytest.approx(0.82)
+    assert table.loc["gcn", "accuracy_std"] == pytest.approx(0.02)
+    assert table.loc["gcn", "accuracy_vs_logreg_mean"] == pytest.approx(0.10)
+    assert table.loc["gcn", "accuracy_vs_logreg_std"] == pytest.approx(0.0, abs=1e-9)  # paired: same offset
+    assert table.loc["gcn", "accuracy_verdict"] == "improved"
+    assert table.loc["sage", "accuracy_vs_logreg_std"] == pytest.approx(0.1058, abs=1e-4)
+    assert table.loc["sage", "accuracy_verdict"] == "no clear effect"  # +0.080 ± 0.106
+    assert pd.isna(table.loc["logreg", "accuracy_verdict"]) and table.loc["logreg", "macro_f1_vs_logreg_mean"] == 0
+
+
+def test_comparison_reads_lower_errors_as_improvements(tmp_path):
+    paths = []
+    for model, values in {"mpnn": [0.60, 0.62], "fp_rf": [0.70, 0.71]}.items():
+        for replicate, rmse in enumerate(values):
+            paths.append(tmp_path / model / f"rep{replicate}" / "metrics.json")
+            paths[-1].parent.mkdir(parents=True)
+            write_json({"model": model, "rmse": rmse}, paths[-1])
+    table = compare_models(paths, "fp_rf", ["rmse"]).set_index("model")
+    assert table.loc["mpnn", "rmse_vs_fp_rf_mean"] == pytest.approx(-0.095)
+    assert table.loc["mpnn", "rmse_verdict"] == "improved"

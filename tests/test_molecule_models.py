@@ -1,19 +1,40 @@
 """Molecule GNNs, masked training, the fingerprint baseline and property metrics."""
 
+from itertools import pairwise
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch_geometric.data import Batch, Data
 
+from dlbio.data.molecules.featurize import featurize_smiles
 from dlbio.errors import InputError
 from dlbio.evaluate.properties import property_metrics
-from dlbio.models.molecule_gnn import build_molecule_model
+from dlbio.models.molecule_gnn import DMPNNPredictor, build_molecule_model, reverse_edges
 from dlbio.models.registry import MOLECULE_MODELS
 from dlbio.train.fingerprint_baseline import fit_predict_forest, morgan_fingerprints
-from dlbio.train.molecule_gnn import TargetScaler, fit_molecule_model, masked_loss, predict_molecules
+from dlbio.train.molecule_gnn import (
+    TargetScaler,
+    fit_molecule_model,
+    learning_rate_factor,
+    masked_loss,
+    predict_molecules,
+)
 
 ATOM, BOND = 7, 3
-PARAMS = {"hidden": 32, "layers": 2, "dropout": 0.0, "lr": 3e-3, "batch_size": 16, "max_epochs": 60, "patience": 10}
+SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/schema.yaml").read_text())
+GNN = SCHEMA["properties"]["molecules"]["additionalProperties"]["properties"]["gnn"]["properties"]
+PARAMS = {key: spec["default"] for key, spec in GNN.items()} | {
+    "hidden": 32,
+    "layers": 2,
+    "dropout": 0.0,
+    "lr": 3e-3,
+    "batch_size": 16,
+    "max_epochs": 60,
+    "patience": 10,
+}
 FINGERPRINT = {"radius": 2, "n_bits": 2048}
 
 
@@ -32,7 +53,7 @@ def test_forward_backward_on_a_batch(arch):
     rng = np.random.default_rng(0)
     batch = Batch.from_data_list([random_molecule(rng) for _ in range(5)])
     torch.manual_seed(0)
-    model = build_molecule_model(arch, ATOM, BOND, 2, hidden=16, layers=2, dropout=0.1)
+    model = build_molecule_model(arch, ATOM, BOND, 2, PARAMS | {"hidden": 16, "dropout": 0.1})
     out = model(batch)
     assert out.shape == (5, 2)
     masked_loss(out, batch.y, "regression").backward()
@@ -41,7 +62,67 @@ def test_forward_backward_on_a_batch(arch):
 
 def test_unknown_model_is_named():
     with pytest.raises(InputError, match="unknown molecule model 'chemprop'"):
-        build_molecule_model("chemprop", ATOM, BOND, 1, 16, 2, 0.1)
+        build_molecule_model("chemprop", ATOM, BOND, 1, PARAMS)
+
+
+def hand_made_molecule(smiles="CC(=O)Nc1ccc(O)cc1"):
+    """Paracetamol as a PyG graph with dlbio's atom and bond features (bond k = edges 2k and 2k+1)."""
+    arrays = featurize_smiles(smiles)
+    return Data(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+
+
+def test_dmpnn_messages_skip_the_reverse_bond():
+    # isobutanol's skeleton C0-C1(-C2)-C3-O4, edges listed in an arbitrary order (not bond-paired)
+    bonds = [(0, 1), (1, 2), (1, 3), (3, 4)]
+    edges = [(1, 3), (4, 3), (0, 1), (2, 1), (3, 4), (1, 0), (1, 2), (3, 1)]
+    edge_index = torch.tensor(edges).T
+    rev = reverse_edges(edge_index, 5)
+    assert [edges[r] for r in rev] == [(v, u) for u, v in edges]
+    model = DMPNNPredictor(ATOM, BOND, 1, PARAMS)
+    # one-hot edge states: message u → v is the set of edges summed into it
+    m = model.messages(torch.eye(len(edges)), edge_index[0], edge_index[1], rev, 5)
+    for e, (u, v) in enumerate(edges):
+        got = {edges[j] for j in torch.nonzero(m[e]).flatten().tolist()}
+        assert got == {(w, x) for w, x in edges if x == u and w != v}, (u, v)
+        assert m[e].max() <= 1  # each incoming edge once, the reverse one not at all
+    assert len(bonds) * 2 == len(edges)
+
+
+def test_dmpnn_refuses_one_way_edges():
+    with pytest.raises(ValueError, match="two directed edges"):
+        reverse_edges(torch.tensor([[0, 1, 1], [1, 0, 2]]), 3)
+
+
+@pytest.mark.parametrize("aggregation", ["sum", "mean", "norm"])
+def test_dmpnn_output_does_not_depend_on_atom_or_bond_order(aggregation):
+    mol = hand_made_molecule()
+    n, e = mol.num_nodes, mol.edge_index.size(1)
+    g = torch.Generator().manual_seed(0)
+    atoms, edges = torch.randperm(n, generator=g), torch.randperm(e, generator=g)
+    new_index = torch.empty_like(atoms)
+    new_index[atoms] = torch.arange(n)  # atom atoms[i] becomes atom i
+    shuffled = Data(x=mol.x[atoms], edge_index=new_index[mol.edge_index[:, edges]], edge_attr=mol.edge_attr[edges])
+    torch.manual_seed(0)
+    atom_dim, bond_dim = mol.x.size(1), mol.edge_attr.size(1)
+    model = DMPNNPredictor(atom_dim, bond_dim, 2, PARAMS | {"aggregation": aggregation, "dropout": 0.2}).eval()
+    batch = Batch.from_data_list([mol, shuffled])
+    out = model(batch)
+    assert torch.allclose(out[0], out[1], atol=1e-6)
+    atom_states = model.encode(batch)  # the atoms' states move with the atoms
+    assert torch.allclose(atom_states[n:], atom_states[:n][atoms], atol=1e-5)
+    assert atom_states[:n].std(0).max() > 0.01  # and they differ between atoms: the test is not vacuous
+
+
+def test_noam_schedule_warms_up_then_decays_to_final_lr():
+    params = PARAMS | {"schedule": "noam", "lr": 1e-3, "init_lr": 1e-4, "final_lr": 1e-4, "warmup_epochs": 2}
+    params["max_epochs"] = 10
+    factor = learning_rate_factor(params, steps_per_epoch=5)
+    lrs = [1e-3 * factor(step) for step in range(60)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[10] == pytest.approx(1e-3)
+    assert lrs[5] == pytest.approx(5.5e-4)  # half-way through the warm-up
+    assert all(a < b for a, b in pairwise(lrs[:11])) and all(a > b for a, b in pairwise(lrs[10:51]))
+    assert lrs[50] == pytest.approx(1e-4) and lrs[59] == pytest.approx(1e-4)
+    assert learning_rate_factor(PARAMS, 5)(123) == 1.0
 
 
 def test_missing_labels_do_not_count():
@@ -57,12 +138,16 @@ def test_scaler_round_trips_and_ignores_missing():
     assert torch.allclose(scaler.unscale(scaler.scale(y[1:])), y[1:])
 
 
-@pytest.mark.parametrize("arch", MOLECULE_MODELS)
-def test_training_beats_the_mean_predictor(arch):
+@pytest.mark.parametrize(
+    "arch, settings",
+    [(arch, {}) for arch in MOLECULE_MODELS] + [("dmpnn", {"schedule": "noam", "aggregation": "norm", "lr": 1e-2})],
+)
+def test_training_beats_the_mean_predictor(arch, settings):
     rng = np.random.default_rng(1)
     graphs = [random_molecule(rng, n_tasks=1) for _ in range(120)]
     split = np.array(["train"] * 80 + ["val"] * 20 + ["test"] * 20)
-    model, scaler, history = fit_molecule_model(arch, graphs, split, "regression", PARAMS, torch.device("cpu"), 0)
+    params = PARAMS | settings
+    model, scaler, history = fit_molecule_model(arch, graphs, split, "regression", params, torch.device("cpu"), 0)
     pred = predict_molecules(model, graphs, scaler, "regression", torch.device("cpu"))
     y = torch.cat([g.y for g in graphs]).numpy()
     metrics = property_metrics(y[100:], pred[100:], ["n_atoms"], "regression", y[:80].mean(0))

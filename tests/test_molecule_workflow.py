@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -40,7 +41,7 @@ def run(tmp_path_factory, table_csv):
     workdir = tmp_path_factory.mktemp("molrun")
     config = {
         "molecules": {
-            "lab": entry(table_csv),
+            "lab": entry(table_csv, models=["gine", "dmpnn"], replicates=2),
             "active": entry(
                 table_csv,
                 task="classification",
@@ -55,21 +56,35 @@ def run(tmp_path_factory, table_csv):
     return workdir
 
 
-def metrics(run, dataset, model):
-    return json.loads((run / f"results/molecules/{dataset}/{model}/metrics.json").read_text())
+def metrics(run, dataset, model, replicate=0):
+    return json.loads((run / f"results/molecules/{dataset}/{model}/rep{replicate}/metrics.json").read_text())
 
 
-@pytest.mark.parametrize("model", ["gine", "mpnn", "attentivefp", "fp_rf"])
-def test_every_model_beats_the_mean_predictor(run, model):
-    m = metrics(run, "lab", model)
+@pytest.mark.parametrize("model", ["gine", "dmpnn", "fp_rf"])
+@pytest.mark.parametrize("replicate", [0, 1])
+def test_every_model_beats_the_mean_predictor(run, model, replicate):
+    m = metrics(run, "lab", model, replicate)
     assert m["rmse"] < m["mean_predictor_rmse"]
     assert {"rmse/pIC50", "mae/pIC50", "r2/pIC50"} <= m.keys()
 
 
-def test_comparison_shows_the_baseline_beside_the_gnns(run):
+def test_comparison_gives_replicate_means_paired_differences_and_ensembles(run):
     table = pd.read_csv(run / "results/molecules/lab/comparison.tsv", sep="\t").set_index("model")
-    assert sorted(table.index) == ["attentivefp", "fp_rf", "gine", "mpnn"]
-    assert table.loc["fp_rf", "rmse_vs_fp_rf"] == 0
+    models = ["dmpnn", "fp_rf", "gine"]
+    assert sorted(table.index) == sorted(models + [f"{m} ensemble" for m in models])
+    for model in models:
+        rmse = np.array([metrics(run, "lab", model, r)["rmse"] for r in (0, 1)])
+        base = np.array([metrics(run, "lab", "fp_rf", r)["rmse"] for r in (0, 1)])
+        assert table.loc[model, "n_replicates"] == 2
+        assert table.loc[model, "rmse_mean"] == pytest.approx(rmse.mean(), abs=1e-4)
+        assert table.loc[model, "rmse_vs_fp_rf_std"] == pytest.approx((rmse - base).std(ddof=1), abs=1e-4)
+        runs = [pd.read_csv(run / f"results/molecules/lab/{model}/rep{r}/predictions.tsv", sep="\t") for r in (0, 1)]
+        test = runs[0]["split"] == "test"
+        mean = (runs[0]["predicted_pIC50"] + runs[1]["predicted_pIC50"]) / 2
+        ensemble = np.sqrt(np.mean((mean[test] - runs[0]["pIC50"][test]) ** 2))
+        assert table.loc[f"{model} ensemble", "rmse_mean"] == pytest.approx(ensemble, abs=1e-3)
+        assert table.loc[f"{model} ensemble", "uncertainty"] > 0
+    assert table.loc["fp_rf", "rmse_vs_fp_rf_mean"] == 0 and pd.isna(table.loc["fp_rf", "rmse_verdict"])
 
 
 def test_invalid_rows_and_duplicates_are_rejected_with_reasons(run):
@@ -84,7 +99,7 @@ def test_invalid_rows_and_duplicates_are_rejected_with_reasons(run):
 def test_classification_variant_reports_auc(run):
     m = metrics(run, "active", "gine")
     assert 0 <= m["roc_auc"] <= 1 and 0 <= m["pr_auc"] <= 1
-    predictions = pd.read_csv(run / "results/molecules/active/gine/predictions.tsv", sep="\t")
+    predictions = pd.read_csv(run / "results/molecules/active/gine/rep0/predictions.tsv", sep="\t")
     assert set(predictions["pIC50"].dropna()) <= {0.0, 1.0}
     assert predictions["predicted_pIC50"].between(0, 1).all()
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from rdkit import Chem, RDConfig
 
-from dlbio.data.molecules import load_molecule_dataset, prepare_molecule_dataset
+from dlbio.data.molecules import load_molecule_dataset, prepare_molecule_dataset, replicate_split
 from dlbio.data.molecules.featurize import (
     ATOM_FEATURES,
     ATOM_LAYOUT,
@@ -466,3 +466,198 @@ def test_one_class_after_threshold_names_key_target_and_file(dataset_cfg, tmp_pa
         r"over the 4 kept molecules; a classifier needs both classes 0 and 1 \(threshold 7\)",
     ):
         prepare_molecule_dataset("demo", csv_cfg(dataset_cfg, path, threshold=7.0))
+
+
+# ---------------------------------------------------------------- predefined splits
+
+ALCOHOLS = ["C" * i + "O" for i in range(1, 25)]  # 24 distinct valid molecules
+
+
+def split_table(path, rows, header="smiles,y,fold"):
+    """A CSV from (smiles, y, fold) tuples; y '' is a missing label."""
+    return write(path, header + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+
+
+def column_cfg(dataset_cfg, path, **changes):
+    split = {"method": "column", "column": "fold", "val": 0.1, "test": 0.1}
+    return csv_cfg(dataset_cfg, path, task="regression", split=split) | changes
+
+
+def test_split_column_is_the_split_used(dataset_cfg, tmp_path):
+    folds = ["train", "val", "test", "train", "train", "test"] * 4
+    path = split_table(tmp_path / "m.csv", [(s, i, f) for i, (s, f) in enumerate(zip(ALCOHOLS, folds))])
+    _, kept, rejected = prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path))
+    assert rejected.empty and kept["id"].tolist() == [str(i) for i in range(24)]  # the input's order
+    assert kept["split"].tolist() == folds
+    assert kept["y"].tolist() == list(range(24)) and kept.columns[-1] == "split"
+    again = prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path, seed=5))[1]
+    assert again["split"].tolist() == folds  # the seed draws nothing
+
+
+def test_split_column_from_an_sdf_property(dataset_cfg, tmp_path):
+    path = tmp_path / "m.sdf"
+    writer = Chem.SDWriter(str(path))
+    folds = ["train", "train", "val", "test", "train", "train"]
+    for i, (smiles, fold) in enumerate(zip(ALCOHOLS, folds)):
+        mol = Chem.MolFromSmiles(smiles)
+        mol.SetProp("y", str(i))
+        mol.SetProp("fold", fold)
+        writer.write(mol)
+    writer.close()
+    _, kept, _ = prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path))
+    assert kept["split"].tolist() == folds
+
+
+def test_split_column_with_other_values_names_key_file_and_values(dataset_cfg, tmp_path):
+    folds = ["train", "Train", "validation", "", "test", "validation", "val"]
+    path = split_table(tmp_path / "m.csv", [(s, i, f) for i, (s, f) in enumerate(zip(ALCOHOLS, folds))])
+    with pytest.raises(
+        InputError,
+        match=r"dataset molecules.demo: config key 'molecules.demo.split.column': split column 'fold' of '.*m.csv' "
+        r"must hold train, val or test in every row; 4 of 7 rows do not \('validation': 2, 'Train': 1, empty: 1\)",
+    ):
+        prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path))
+    with pytest.raises(
+        InputError, match=r"split column 'Fold' \(config key 'molecules.demo.split.column'\) not found; available co"
+    ):
+        prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path, split={"method": "column", "column": "Fold"}))
+
+
+def test_split_column_needs_every_split_after_rejections(dataset_cfg, tmp_path):
+    rows = [(s, i, "train") for i, s in enumerate(ALCOHOLS[:8])] + [("C1CC", 1, "val"), ("CCCCCCCCCCO", 2, "test")]
+    path = split_table(tmp_path / "m.csv", rows)
+    with pytest.raises(
+        InputError,
+        match=r"config key 'molecules.demo.split.column': split 'val' holds no kept molecule "
+        r"\(kept per split: train 8, val 0, test 1\)",
+    ):
+        prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path, max_rejected_fraction=0.5))
+
+
+def test_a_molecule_in_two_splits_stays_only_in_the_held_out_one(dataset_cfg, tmp_path):
+    rows = [(s, i, f) for i, (s, f) in enumerate(zip(ALCOHOLS[:6], ["train", "train", "val", "test", "train", "val"]))]
+    rows += [("OCC", 10, "train"), ("CCO", 20, "test"), ("C(C)O", 30, "test"), ("CCCO", 40, "val")]
+    path = split_table(tmp_path / "m.csv", rows)
+    _, kept, rejected = prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path, max_rejected_fraction=0.5))
+    # ethanol (row 1, train) is also rows 6 (train), 7 and 8 (test): kept once, in test, with the test labels' mean
+    ethanol = kept[kept["smiles"] == "CCO"]
+    assert ethanol["id"].tolist() == ["7"] and ethanol["split"].tolist() == ["test"] and ethanol["y"].tolist() == [25]
+    propanol = kept[kept["smiles"] == "CCCO"]  # row 2 (val) and row 9 (val): merged within the split
+    assert propanol["id"].tolist() == ["2"] and propanol["y"].tolist() == [21] and propanol["split"].item() == "val"
+    assert dict(zip(rejected["id"], rejected["reason"])) == {
+        "1": "duplicate of 7 in split test",  # the training copy that merged row 6
+        "6": "duplicate of 1",
+        "8": "duplicate of 7",
+        "9": "duplicate of 2",
+    }
+    assert rejected["id"].tolist() == ["1", "6", "8", "9"]  # the input's order
+    assert not set(kept.loc[kept["split"] == "train", "smiles"]) & set(kept.loc[kept["split"] != "train", "smiles"])
+
+
+def test_a_split_leaving_a_class_without_training_labels_names_the_key(dataset_cfg, tmp_path):
+    folds = ["train", "train", "train", "val", "test", "test"]
+    labels = [0, 0, 0, 1, 1, 0]
+    path = split_table(tmp_path / "m.csv", [(s, y, f) for s, y, f in zip(ALCOHOLS, labels, folds)])
+    with pytest.raises(
+        InputError,
+        match=r"dataset molecules.demo: config key 'molecules.demo.split.column': the split leaves target 'y' without "
+        r"a positive \(1\) training label \(positives of labels per split: train 0 of 3, val 1 of 1, test 1 of 2\); "
+        r"a classifier needs both classes in training",
+    ):
+        prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path, task="classification"))
+
+
+def test_a_split_leaving_a_task_without_training_labels_names_the_key(dataset_cfg, tmp_path):
+    rows = [
+        (s, i, "" if f == "train" else i, f) for i, (s, f) in enumerate(zip(ALCOHOLS, ["train", "val", "test"] * 2))
+    ]
+    path = split_table(tmp_path / "m.csv", rows, header="smiles,y,z,fold")
+    with pytest.raises(
+        InputError,
+        match=r"config key 'molecules.demo.split.column': the split leaves target 'z' without training labels "
+        r"\(labels per split: train 0, val 2, test 2\)",
+    ):
+        prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path, targets=["y", "z"]))
+
+
+def test_a_drawn_split_leaving_a_task_without_training_labels_names_the_key(dataset_cfg, tmp_path):
+    rows = [(s, i, i if i in (3, 4) else "") for i, s in enumerate(ALCOHOLS[:10])]
+    path = split_table(tmp_path / "m.csv", rows, header="smiles,y,z")
+    cfg = csv_cfg(dataset_cfg, path, task="regression", targets=["y", "z"])
+    for seed in range(100):  # z's two labels land in val/test for some seed
+        try:
+            prepare_molecule_dataset("demo", cfg | {"seed": seed})
+        except InputError as err:
+            assert "config key 'molecules.demo.split': the split leaves target 'z' without training labels" in str(err)
+            break
+    else:
+        pytest.fail("no seed put the only z label outside train")
+
+
+def test_split_without_a_test_fraction_draws_only_train_and_val(chembl):
+    smiles = chembl["input_smiles"][:200]
+    labels = (chembl["Act"][:200] >= chembl["Act"][:200].median()).to_numpy(float)
+    for method in ("random", "stratified", "scaffold"):
+        split = split_molecules(smiles, labels, method, 0.2, None, seed=0)
+        counts = pd.Series(split).value_counts()
+        assert set(counts.index) == {"train", "val"}, method
+        assert counts["val"] == pytest.approx(40, abs=8 if method == "scaffold" else 0), method
+
+
+def test_test_file_rows_are_the_test_split(dataset_cfg, tmp_path):
+    main = split_table(tmp_path / "main.csv", [(s, i) for i, s in enumerate(ALCOHOLS[:20])], header="smiles,y")
+    test_rows = [("CCCCCCCCCCCCCCCCCCCCCO", 100), ("CCCCCCCCCCCCCCCCCCCCCCO", 101), ("OCC", 102), ("xyz", 103)]
+    test = split_table(tmp_path / "test.csv", test_rows, header="smiles,y")
+    split = {"method": "random", "val": 0.25, "test": 0.1, "test_file": test}
+    cfg = csv_cfg(dataset_cfg, main, task="regression", split=split, max_rejected_fraction=0.3)
+    tensors, kept, rejected = prepare_molecule_dataset("demo", cfg)
+    test_part = kept[kept["split"] == "test"]
+    assert test_part["y"].tolist() == [100, 101, 102] and test_part["id"].tolist() == ["0", "1", "2"]
+    assert kept["split"].tolist()[-3:] == ["test"] * 3  # after the source's molecules
+    drawn = kept["split"][:-3].value_counts()
+    assert drawn.to_dict() == {"train": 14, "val": 5}  # 19 source molecules: ethanol is the test file's
+    assert "CCO" not in set(kept.loc[kept["split"] != "test", "smiles"])
+    assert rejected.to_dict("records") == [
+        {"id": "1", "input_smiles": "CCO", "reason": "duplicate of 2 in test_file", "source": main},
+        {"id": "3", "input_smiles": "xyz", "reason": rejected["reason"][1], "source": test},
+    ]
+    assert rejected["reason"][1].startswith("invalid SMILES") and tensors["y"].shape == (22, 1)
+
+
+def test_test_file_rejections_are_counted_on_their_own(dataset_cfg, tmp_path):
+    main = split_table(tmp_path / "main.csv", [(s, i) for i, s in enumerate(ALCOHOLS)], header="smiles,y")
+    test = split_table(tmp_path / "t.csv", [("C1CC", 1), ("xyz", 2), ("c1ccccc1", 3)], header="smiles,y")
+    split = {"method": "scaffold", "val": 0.1, "test": 0.1, "test_file": test}
+    with pytest.raises(
+        RejectedRowsError,
+        match=r"dataset molecules.demo: '.*t.csv' \(config key 'molecules.demo.split.test_file'\): 2 of 3 rows "
+        r"rejected \(66.7% > max_rejected_fraction = 0.1\)",
+    ) as err:
+        prepare_molecule_dataset("demo", csv_cfg(dataset_cfg, main, task="regression", split=split))
+    assert err.value.rejected["source"].tolist() == [test, test]
+    with pytest.raises(InputError, match=r"config key 'molecules.demo.split.test_file': file '.*nope.csv' does not"):
+        prepare_molecule_dataset("demo", csv_cfg(dataset_cfg, main, split=split | {"test_file": "nope.csv"}))
+
+
+def test_inconsistent_split_keys_are_named(dataset_cfg, tmp_path):
+    path = split_table(tmp_path / "m.csv", [(s, i, "train") for i, s in enumerate(ALCOHOLS)])
+    with pytest.raises(InputError, match=r"'molecules.demo.split': set split.column exactly when split.method is"):
+        prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path, split={"method": "column"}))
+    with pytest.raises(InputError, match=r"'molecules.demo.split': split.test_file cannot go with split.method 'col"):
+        split = {"method": "column", "column": "fold", "test_file": path}
+        prepare_molecule_dataset("demo", column_cfg(dataset_cfg, path, split=split))
+
+
+def test_a_replicate_with_resplit_redraws_train_and_val_but_not_the_test_file(chembl):
+    table = pd.DataFrame({"smiles": chembl["input_smiles"][:200].to_numpy(), "Act": np.arange(200) % 2})
+    table["split"] = ["test"] * 20 + ["train"] * 180  # the first 20 from a test file
+    y = table[["Act"]].to_numpy(float)
+    split = {"method": "random", "val": 0.1, "test": 0.1, "test_file": "t.csv"}
+    prepared = replicate_split(table, y, {"index": 0, "seed": 0, "split": None}, ["Act"], "classification")
+    assert prepared is table
+    drawn = replicate_split(table, y, {"index": 1, "seed": 1, "split": split}, ["Act"], "classification")
+    assert drawn["split"][:20].eq("test").all() and set(drawn["split"][20:]) == {"train", "val"}
+    again = replicate_split(table, y, {"index": 2, "seed": 2, "split": split}, ["Act"], "classification")
+    assert not again["split"].equals(drawn["split"])
+    with pytest.raises(InputError, match="'resplit' needs a drawn split"):
+        replicate_split(table, y, {"index": 1, "seed": 1, "split": {"method": "column"}}, ["Act"], "classification")

@@ -160,6 +160,7 @@ GAN_TABLES = {"gan_evaluate": 1, "gan_evaluation_table": 1, **TABLES}
         ("cells.sim.gnn.hidden", 8, {"cells_train_gnn": 2, **CELL_TABLES}),
         ("cells.sim.gnn.heads", 2, {"cells_train_gnn": 1, **CELL_TABLES}),  # GAT only
         ("cells.sim.baseline.C", 0.5, {"cells_baseline": 1, **CELL_TABLES}),
+        ("cells.sim.replicates", 2, {"cells_train_gnn": 2, "cells_baseline": 1, **CELL_TABLES}),  # only replicate 1
         (
             "cells.sim.preprocess.n_pcs",
             8,

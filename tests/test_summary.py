@@ -15,15 +15,22 @@ from dlbio.evaluate.summary import (
 )
 
 
+def comparison(baseline, metric, **means):
+    """A comparison table of three replicates per model (paired differences with spread 0.01, one verdict)."""
+    rows = [
+        {"model": model, "kind": "replicates", "n_replicates": 3, f"{metric}_mean": mean,
+         f"{metric}_vs_{baseline}_std": 0.01, f"{metric}_verdict": "improved" if model == "sage" else None}
+        for model, mean in means.items()
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 @pytest.fixture
 def table(tmp_path):
-    cells = pd.DataFrame(
-        [{"model": "gcn", "macro_f1": 0.70}, {"model": "sage", "macro_f1": 0.75}, {"model": "logreg", "macro_f1": 0.72}]
-    )
-    molecules = pd.DataFrame(
-        [{"model": "mpnn", "rmse": 0.6}, {"model": "gine", "rmse": 0.7}, {"model": "fp_rf", "rmse": 0.55}]
-    )
-    active = pd.DataFrame([{"model": "gine", "roc_auc": 0.86}, {"model": "fp_rf", "roc_auc": 0.93}])
+    cells = comparison("logreg", "macro_f1", gcn=0.70, sage=0.75, logreg=0.72)
+    molecules = comparison("fp_rf", "rmse", mpnn=0.6, gine=0.7, fp_rf=0.55)
+    molecules.loc[len(molecules)] = {"model": "mpnn ensemble", "kind": "ensemble", "rmse_mean": 0.4}  # not a best model
+    active = comparison("fp_rf", "roc_auc", gine=0.86, fp_rf=0.93)
     gan = {"c2st_verdict": "separable", "c2st_wasserstein_mean": 0.7, "c2st_wasserstein_std": 0.1}
     gan |= {"floor_wasserstein_mean": 0.05, "mode_tv": 0.2}
     stuck = gan | {"c2st_verdict": INCONCLUSIVE, "c2st_wasserstein_mean": None, "c2st_wasserstein_std": None}
@@ -67,12 +74,13 @@ def one(table, path, name, metric):
 
 
 def test_best_model_is_compared_with_its_baseline(table):
-    sage = one(table, "cells", "pbmc", "macro_f1 of best model (sage)")
+    sage = one(table, "cells", "pbmc", "macro_f1 of best model (sage), mean of 3 replicates")
     assert (sage["value"], sage["reference"], sage["reference_value"]) == (0.75, "logreg", 0.72)
-    assert sage["difference"] == pytest.approx(0.03)
-    mpnn = one(table, "molecules", "cmet", "rmse of best model (mpnn)")  # lowest RMSE is best
+    assert (sage["difference"], sage["spread"], sage["verdict"]) == (pytest.approx(0.03), 0.01, "improved")
+    mpnn = one(table, "molecules", "cmet", "rmse of best model (mpnn), mean of 3 replicates")  # lowest RMSE is best
     assert mpnn["difference"] == pytest.approx(0.05)
-    assert one(table, "molecules", "active", "roc_auc of best model (gine)")["difference"] == pytest.approx(-0.07)
+    active = one(table, "molecules", "active", "roc_auc of best model (gine), mean of 3 replicates")
+    assert active["difference"] == pytest.approx(-0.07)
 
 
 def test_gan_c2st_beside_its_floor_and_augmentation_deltas_with_spread(table):
@@ -89,7 +97,7 @@ def test_inconclusive_c2st_has_no_value_but_says_why(table):
     assert c2st["verdict"] == INCONCLUSIVE and c2st["reference_value"] == 0.05
     assert pd.isna(c2st["value"]) and pd.isna(c2st["difference"]) and pd.isna(c2st["spread"])
     assert one(table, "gan", "stuck", "mode total-variation distance")["value"] == 0.2
-    assert table.loc[table["path"] != "gan", "verdict"].isna().all()
+    assert table.loc[~table["path"].isin(["gan", "cells"]), "verdict"].isna().all()
 
 
 def test_motif_rows_show_the_split_against_training(table):

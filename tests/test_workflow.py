@@ -6,29 +6,38 @@ import re
 import subprocess
 import sys
 
+import anndata
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from conftest import REPO
+from dlbio.augment.effect import verdict
 
 GNN = {"hidden": 32, "max_epochs": 120, "patience": 20}
 BASE64 = re.compile(r"base64,([A-Za-z0-9+/=]+)")
 
 
-def tiny_config(counts_h5ad):
-    """Two datasets side by side: scanpy's PBMC cells (normalised) and simulated raw counts."""
+def tiny_config(counts_h5ad, query=None):
+    """Two datasets side by side: scanpy's PBMC cells (normalised; two replicates, a held-out query) and simulated
+    raw counts (two replicates, each with its own split)."""
     return {
         "cells": {
             "pbmc": {
-                "h5ad": "scanpy:pbmc68k_reduced",
+                "h5ad": "scanpy:pbmc68k_reduced_reference",
                 "label_key": "bulk_labels",
+                "replicates": 2,
                 "preprocess": {"input": "normalized", "n_top_genes": None, "n_pcs": 30},
                 "gnn": GNN,
+                "query": {"h5ad": ["scanpy:pbmc68k_reduced_query"], "label_key": "bulk_labels"} | (query or {}),
             },
             "sim": {
                 "h5ad": str(counts_h5ad),
                 "label_key": "cell_type",
+                "replicates": 2,
+                "resplit": True,
                 "preprocess": {"min_genes": 10, "n_top_genes": 200, "n_pcs": 20},
                 "graph": {"k": 10, "symmetrize": "mutual"},
                 "models": ["sage"],
@@ -50,8 +59,8 @@ def snakemake(workdir, config, *args):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
 
 
-def metrics(workdir, dataset, model):
-    return json.loads((workdir / f"results/cells/{dataset}/{model}/metrics.json").read_text())
+def metrics(workdir, dataset, model, replicate=0):
+    return json.loads((workdir / f"results/cells/{dataset}/{model}/rep{replicate}/metrics.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -62,30 +71,39 @@ def run(tmp_path_factory, counts_h5ad):
     return workdir
 
 
-def test_every_model_and_the_baseline_beat_the_majority_class(run):
+def test_every_model_and_the_baseline_beat_the_majority_class_in_every_replicate(run):
     table = pd.read_csv(run / "results/cells/pbmc/comparison.tsv", sep="\t").set_index("model")
-    assert sorted(table.index) == ["gat", "gcn", "logreg", "sage"]
+    assert sorted(table.index) == ["gat", "gcn", "logreg", "sage"] and (table["n_replicates"] == 2).all()
+    base = [metrics(run, "pbmc", "logreg", r)["accuracy"] for r in (0, 1)]
     for model in table.index:
-        m = metrics(run, "pbmc", model)
-        assert m["n_test"] == 140
-        assert m["accuracy"] > m["majority_rate"] + 0.3, model
-        assert table.loc[model, "accuracy"] == pytest.approx(m["accuracy"], abs=1e-4)
-        assert table.loc[model, "accuracy_vs_logreg"] == pytest.approx(
-            m["accuracy"] - metrics(run, "pbmc", "logreg")["accuracy"], abs=2e-4
-        )
+        runs = [metrics(run, "pbmc", model, r) for r in (0, 1)]
+        assert all(m["n_test"] == 112 and m["accuracy"] > m["majority_rate"] + 0.3 for m in runs), model
+        accuracy = np.array([m["accuracy"] for m in runs])
+        assert table.loc[model, "accuracy_mean"] == pytest.approx(accuracy.mean(), abs=1e-4)
+        assert table.loc[model, "accuracy_std"] == pytest.approx(accuracy.std(ddof=1), abs=1e-4)
+        paired = accuracy - np.array(base)
+        assert table.loc[model, "accuracy_vs_logreg_mean"] == pytest.approx(paired.mean(), abs=2e-4)
+        assert table.loc[model, "accuracy_vs_logreg_std"] == pytest.approx(paired.std(ddof=1), abs=2e-4)
+        expected = None if model == "logreg" else verdict(paired.mean(), paired.std(ddof=1))
+        assert (table.loc[model, "accuracy_verdict"] if model != "logreg" else None) == expected
+    assert metrics(run, "pbmc", "gcn", 0) != metrics(run, "pbmc", "gcn", 1)  # seeds 0 and 1
 
 
-def test_raw_counts_dataset_runs_side_by_side(run):
+def test_resplit_draws_a_split_per_replicate_and_counts_run_side_by_side(run):
     table = pd.read_csv(run / "results/cells/sim/comparison.tsv", sep="\t")
     assert sorted(table["model"]) == ["logreg", "sage"]
-    assert (table["macro_f1"] > 0.9).all()
+    assert (table["macro_f1_mean"] > 0.9).all()
+    splits = [pd.read_csv(run / f"results/cells/sim/sage/rep{r}/predictions.tsv", sep="\t")["split"] for r in (0, 1)]
+    assert not splits[0].equals(splits[1])
+    baseline = pd.read_csv(run / "results/cells/sim/logreg/rep1/predictions.tsv", sep="\t")["split"]
+    assert baseline.equals(splits[1])  # a replicate's model and baseline share its split
 
 
 @pytest.mark.parametrize("model", ["gcn", "sage", "gat"])
 def test_per_model_outputs(run, model):
-    out = run / "results/cells/pbmc" / model
+    out = run / "results/cells/pbmc" / model / "rep0"
     predictions = pd.read_csv(out / "predictions.tsv", sep="\t")
-    assert len(predictions) == 700
+    assert len(predictions) == 560
     assert set(predictions["split"]) == {"train", "val", "test"}
     test = predictions[predictions["split"] == "test"]
     assert (test["label"] == test["predicted"]).mean() == pytest.approx(metrics(run, "pbmc", model)["accuracy"])
@@ -96,15 +114,44 @@ def test_per_model_outputs(run, model):
     assert len(history) <= GNN["max_epochs"]
     for figure in ("confusion.png", "embedding.png"):
         assert (out / figure).read_bytes()[:4] == b"\x89PNG"
+    saved = torch.load(out / "model.pt", weights_only=True)
+    assert saved["arch"] == model
+
+
+def test_held_out_query_is_labelled_as_well_as_the_test_cells(run):
+    out = run / "results/cells/pbmc/query/pbmc68k_reduced_query"
+    scores = pd.read_csv(out / "metrics.tsv", sep="\t").set_index("model")
+    assert sorted(scores.index) == ["gat", "gcn", "logreg", "sage"]
+    for model in scores.index:
+        assert scores.loc[model, "accuracy"] > metrics(run, "pbmc", model)["accuracy"] - 0.1, model
+    annotated = anndata.read_h5ad(out / "annotated.h5ad")
+    assert annotated.n_obs == 140 and annotated.obsm["X_reference_pca"].shape == (140, 30)
+    for model in scores.index:
+        assert {f"{model}_prediction", f"{model}_confidence"} <= set(annotated.obs)
+    table = pd.read_csv(out / "annotations.tsv", sep="\t")
+    assert len(table) == 4 * 140
+    assert (table.loc[table["predicted"] != "unassigned", "confidence"] >= 0.5).all()  # the default threshold
+
+
+def test_a_higher_threshold_leaves_cells_unassigned(run, counts_h5ad):
+    strict = snakemake(run, tiny_config(counts_h5ad, query={"threshold": 0.99}))
+    assert strict.returncode == 0, strict.stderr[-3000:]
+    assert "cells_annotate" in strict.stderr and "cells_train_gnn" not in strict.stderr  # nothing retrained
+    table = pd.read_csv(run / "results/cells/pbmc/query/pbmc68k_reduced_query/annotations.tsv", sep="\t")
+    assert (table["predicted"] == "unassigned").any()
+    assert (table.loc[table["predicted"] == "unassigned", "confidence"] < 0.99).all()
+    assert snakemake(run, tiny_config(counts_h5ad)).returncode == 0  # back to the fixture's config
 
 
 def test_same_config_twice_gives_identical_results(run, tmp_path, counts_h5ad):
+    config = tiny_config(counts_h5ad)
+    del config["cells"]["pbmc"]
     again = tmp_path / "again"
-    assert snakemake(again, tiny_config(counts_h5ad)).returncode == 0
-    for dataset, model in [("pbmc", "gcn"), ("pbmc", "sage"), ("pbmc", "gat"), ("pbmc", "logreg"), ("sim", "sage")]:
-        assert metrics(again, dataset, model) == metrics(run, dataset, model)
-    for name in ("pbmc/comparison.tsv", "sim/comparison.tsv", "pbmc/gat/predictions.tsv"):
-        assert (again / "results/cells" / name).read_text() == (run / "results/cells" / name).read_text()
+    assert snakemake(again, config).returncode == 0
+    for model, replicate in [("sage", 0), ("sage", 1), ("logreg", 1)]:
+        assert metrics(again, "sim", model, replicate) == metrics(run, "sim", model, replicate)
+    for name in ("comparison.tsv", "sage/rep1/predictions.tsv"):
+        assert (again / "results/cells/sim" / name).read_text() == (run / "results/cells/sim" / name).read_text()
 
 
 def test_report_holds_every_registered_result(run, counts_h5ad):

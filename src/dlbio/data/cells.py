@@ -1,7 +1,12 @@
-"""Single cells: AnnData → scanpy preprocessing → PCA → scikit-learn kNN graph → PyG tensors."""
+"""Single cells: AnnData → scanpy preprocessing → PCA → scikit-learn kNN graph → PyG tensors.
+
+:func:`preprocess` also returns the *reference*: every fitted setting that maps new (query) cells
+into the same PCs (:func:`project_query`), saved with :func:`save_reference` as a pickle-free .npz.
+"""
 
 import logging
 import math
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -16,7 +21,19 @@ from dlbio.errors import InputError, require_file
 from dlbio.io import load_tensors
 
 BUILTIN_PREFIX = "scanpy:"
-BUILTINS = {"pbmc68k_reduced": sc.datasets.pbmc68k_reduced}
+
+
+def _pbmc68k_part(query):
+    """pbmc68k_reduced in two for a reference/query demo: every fifth cell is the query, the rest the reference."""
+    adata = sc.datasets.pbmc68k_reduced()
+    return adata[(np.arange(adata.n_obs) % 5 == 4) == query].copy()
+
+
+BUILTINS = {
+    "pbmc68k_reduced": sc.datasets.pbmc68k_reduced,
+    "pbmc68k_reduced_reference": lambda: _pbmc68k_part(query=False),
+    "pbmc68k_reduced_query": lambda: _pbmc68k_part(query=True),
+}
 SPLITS = ("train", "val", "test")
 INPUT_SAMPLE_CELLS = 10_000  # cells checked against preprocess.input (a seeded sample of bigger data)
 # Raw counts declared 'normalized': every value an integer and a median cell total of at least this many.
@@ -24,14 +41,14 @@ INPUT_SAMPLE_CELLS = 10_000  # cells checked against preprocess.input (a seeded 
 # total rules out small integer tables. 500 is a common empty-droplet cutoff: real cells' raw totals
 # (UMIs) lie above it, typically in the thousands.
 RAW_MIN_MEDIAN_TOTAL = 500
+UNLABELED = ""  # label of reference cells without one: split 'unlabeled', never trained or scored on
+REFERENCE_FORMAT = 1  # version of the reference .npz; a file of another version is refused
+QUERY_CHUNK = 16_384  # query cells scaled and projected at a time (bounds the dense memory)
 log = logging.getLogger(__name__)
 
 
-def load_cells(source, label_key, key="h5ad"):
-    """Read ``source`` (an .h5ad path or ``scanpy:<name>``) and check its labels and values.
-
-    ``key`` is the config key that named ``source``, used in error messages.
-    """
+def read_cells(source, key):
+    """Read ``source`` (an .h5ad path or ``scanpy:<name>``; config key ``key``) and check its values are finite."""
     if source.startswith(BUILTIN_PREFIX):
         name = source[len(BUILTIN_PREFIX) :]
         if name not in BUILTINS:
@@ -43,17 +60,39 @@ def load_cells(source, label_key, key="h5ad"):
             adata = sc.read_h5ad(source)
         except OSError as err:
             raise InputError(f"'{source}' (config key '{key}') is not a readable .h5ad file: {err}") from err
+    values = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
+    if not np.isfinite(values).all():
+        raise InputError(f"'{source}': the expression matrix holds {int((~np.isfinite(values)).sum())} NaN/inf values")
+    return adata
+
+
+def read_labels(adata, label_key, source):
+    """Labels of ``.obs[label_key]`` as strings, missing ones (NA or empty) as ``UNLABELED``."""
     if label_key not in adata.obs:
         raise InputError(
             f"'{source}': label column '{label_key}' not in .obs; available columns: {', '.join(map(str, adata.obs.columns))}"
         )
-    missing = int(adata.obs[label_key].isna().sum())
+    labels = adata.obs[label_key]
+    text = labels.astype(str).to_numpy()
+    return np.where(labels.isna().to_numpy() | (text == ""), UNLABELED, text).astype(object)
+
+
+def load_cells(source, label_key, key="h5ad"):
+    """Read ``source`` (an .h5ad path or ``scanpy:<name>``) and check its labels and values.
+
+    ``key`` is the config key that named ``source``, used in error messages. Cells without a label
+    keep ``UNLABELED``: the models label them, nothing is trained or scored on them.
+    """
+    adata = read_cells(source, key)
+    labels = read_labels(adata, label_key, source)
+    missing = int(np.sum(labels == UNLABELED))
+    if missing == len(labels):
+        raise InputError(f"'{source}': no cell has a label in column '{label_key}'")
     if missing:
-        raise InputError(f"'{source}': {missing} cells have no label in column '{label_key}'")
-    values = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
-    if not np.isfinite(values).all():
-        raise InputError(f"'{source}': the expression matrix holds {int((~np.isfinite(values)).sum())} NaN/inf values")
-    adata.obs[label_key] = adata.obs[label_key].astype(str)
+        log.info(
+            "'%s': %d cells have no label in column '%s'; they are labelled by the models", source, missing, label_key
+        )
+    adata.obs[label_key] = labels
     return adata
 
 
@@ -92,8 +131,10 @@ def check_declared_input(adata, declared, source, key="preprocess.input"):
 def preprocess(adata, params, seed):
     """QC/normalise (``input: counts``) or take normalised data, then HVG, scale and PCA.
 
-    The input should have passed :func:`check_declared_input`.
-    Returns a new AnnData holding the PCs in ``obsm['X_pca']``.
+    The input should have passed :func:`check_declared_input`. Returns a new AnnData holding the PCs
+    in ``obsm['X_pca']`` and the reference: the input kind, the genes normalised over (``genes``),
+    ``target_sum``, the genes the PCs read (``features``: the HVGs), the scaling mean/std/clip and the
+    PCA mean and components, as arrays (:func:`project_query` applies them to new cells).
     """
     adata = adata.copy()
     if params["input"] == "counts":
@@ -107,10 +148,14 @@ def preprocess(adata, params, seed):
         sc.pp.filter_genes(adata, min_cells=params["min_cells"])
         sc.pp.normalize_total(adata, target_sum=params["target_sum"])
         sc.pp.log1p(adata)
+    genes = np.asarray(adata.var_names, dtype=str)
     if params["n_top_genes"] and params["n_top_genes"] < adata.n_vars:
         sc.pp.highly_variable_genes(adata, n_top_genes=params["n_top_genes"], subset=True)
+    mean, std, clip = np.zeros(adata.n_vars), np.ones(adata.n_vars), np.inf
     if params["scale"]:
         sc.pp.scale(adata, max_value=params["scale_max"])
+        mean, std = adata.var["mean"].to_numpy(), adata.var["std"].to_numpy()
+        clip = np.inf if params["scale_max"] is None else params["scale_max"]
     n_pcs = params["n_pcs"]
     if n_pcs >= min(adata.n_obs, adata.n_vars):
         raise InputError(
@@ -118,27 +163,136 @@ def preprocess(adata, params, seed):
         )
     sc.pp.pca(adata, n_comps=n_pcs, random_state=seed)
     log.info("preprocessed: %d cells x %d genes -> %d PCs", adata.n_obs, adata.n_vars, n_pcs)
-    return adata
+    reference = {
+        "format": np.int64(REFERENCE_FORMAT),
+        "input": np.str_(params["input"]),
+        "genes": genes,
+        "target_sum": np.float64(params["target_sum"]),
+        "features": np.asarray(adata.var_names, dtype=str),
+        "scale_mean": mean.astype(np.float32),
+        "scale_std": std.astype(np.float32),
+        "scale_max": np.float64(clip),
+        "pca_mean": np.asarray(adata.X.mean(axis=0), dtype=np.float32).ravel(),
+        "pca_components": np.asarray(adata.varm["PCs"].T, dtype=np.float32),
+    }
+    return adata, reference
 
 
-def knn_graph(x, k, metric, symmetrize):
-    """Undirected weighted kNN graph on the rows of ``x`` with scikit-learn.
+def save_reference(reference, path):
+    """Write a reference (a dict of arrays: :func:`preprocess` plus :func:`build_cell_graph`'s settings) as .npz."""
+    with open(path, "wb") as handle:
+        np.savez(handle, **reference)
 
-    Edge weights are a Gaussian kernel of the distance with the median kNN distance as
-    bandwidth. ``union`` keeps an edge found from either end (every node has degree ≥ k),
-    ``mutual`` only edges found from both ends. No self-loops. Returns ``(edge_index,
-    edge_weight)`` tensors with both directions of every edge.
+
+REFERENCE_KEYS = (
+    "format", "input", "genes", "target_sum", "features", "scale_mean", "scale_std", "scale_max",
+    "pca_mean", "pca_components", "classes", "k", "metric", "bandwidth",
+)  # fmt: skip
+
+
+def load_reference(path):
+    """Read a reference written by :func:`save_reference` (no pickles); scalars come back as Python values."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            reference = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise InputError(f"'{path}' cannot be read as a cell reference .npz: {err}") from err
+    missing = [name for name in REFERENCE_KEYS if name not in reference]
+    if missing:
+        raise InputError(
+            f"'{path}' is not a cell reference of format {REFERENCE_FORMAT}: it lacks {', '.join(missing)}"
+        )
+    if int(reference["format"]) != REFERENCE_FORMAT:
+        raise InputError(
+            f"'{path}' is a cell reference of format {int(reference['format'])}; this version reads format "
+            f"{REFERENCE_FORMAT}: prepare the dataset again"
+        )
+    return {name: value.item() if value.ndim == 0 else value for name, value in reference.items()}
+
+
+def select_genes(x, genes, wanted):
+    """Columns ``wanted`` of ``x`` (columns named ``genes``) in that order; genes not in ``genes`` are zero.
+
+    One sparse selection matrix: sparse input stays sparse. A duplicated gene name counts once.
     """
+    genes = pd.Index(genes)
+    position = pd.Index(wanted).get_indexer(genes)
+    keep = np.flatnonzero((position >= 0) & ~genes.duplicated())
+    select = sp.csr_matrix(
+        (np.ones(len(keep), dtype=np.float32), (keep, position[keep])), shape=(len(genes), len(wanted))
+    )
+    return x @ select
+
+
+def project_query(adata, reference, min_shared_fraction, source, declared=None, key="query"):
+    """Query cells → the reference's PCs with the stored preprocessing (float32, cells × PCs).
+
+    The query's genes are matched by name to the reference's; missing ones are zero-filled and counted
+    in the log. Fewer shared model genes (``features``) than ``min_shared_fraction`` is an error naming
+    ``source``. ``declared`` (default: the reference's input) is the query's kind: raw ``counts`` are
+    normalised to ``target_sum`` and log1p-transformed like the reference; query cells are not QC-filtered.
+    """
+    declared = declared or reference["input"]
+    features, genes = reference["features"], reference["genes"]
+    query_genes = pd.Index(adata.var_names)
+    shared = int(np.isin(features, query_genes).sum())
+    if shared < min_shared_fraction * len(features):
+        raise InputError(
+            f"'{source}' shares {shared} of the reference's {len(features)} model genes ({shared / len(features):.1%}); "
+            f"config key '{key}.min_shared_fraction' asks for at least {min_shared_fraction:.0%}"
+        )
+    log.info(
+        "'%s': %d of %d reference genes (%d of %d model genes) missing, zero-filled",
+        source, len(genes) - int(np.isin(genes, query_genes).sum()), len(genes), len(features) - shared, len(features),
+    )  # fmt: skip
+    x = select_genes(adata.X, query_genes, genes)
+    if declared == "counts":
+        counts = sc.AnnData(x.astype(np.float32))
+        sc.pp.normalize_total(counts, target_sum=reference["target_sum"])
+        sc.pp.log1p(counts)
+        x = counts.X
+    x = select_genes(x, genes, features)
+    pcs = np.empty((adata.n_obs, reference["pca_components"].shape[0]), dtype=np.float32)
+    clip, components = reference["scale_max"], reference["pca_components"].T
+    for start in range(0, adata.n_obs, QUERY_CHUNK):
+        block = x[start : start + QUERY_CHUNK]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        scaled = np.clip((block - reference["scale_mean"]) / reference["scale_std"], -clip, clip)
+        pcs[start : start + QUERY_CHUNK] = (scaled - reference["pca_mean"]) @ components
+    return pcs
+
+
+def knn_distances(x, k, metric):
+    """Each row's ``k`` nearest other rows (scikit-learn, exact) as a CSR distance matrix, and the kernel
+    bandwidth: the median of these distances."""
     n = x.shape[0]
     if k >= n:
         raise InputError(f"graph.k = {k} must be smaller than the number of cells ({n})")
     dist = kneighbors_graph(x, k, mode="distance", metric=metric, include_self=False, n_jobs=-1).tocsr()
-    scale = np.median(dist.data) or 1.0
-    dist.data = np.maximum(np.exp(-((dist.data / scale) ** 2)), np.finfo(np.float32).tiny)
-    adj = dist.maximum(dist.T) if symmetrize == "union" else dist.minimum(dist.T)
+    return dist, float(np.median(dist.data) or 1.0)
+
+
+def edge_kernel(distance, bandwidth):
+    """Edge weights ``exp(-(d / bandwidth)²)``, kept above float32's smallest positive value (never 0)."""
+    return np.maximum(np.exp(-((distance / bandwidth) ** 2)), np.finfo(np.float32).tiny)
+
+
+def symmetric_edges(dist, bandwidth, symmetrize):
+    """Undirected weighted edges of a kNN distance matrix: ``union`` keeps an edge found from either end
+    (every node has degree ≥ k), ``mutual`` only edges found from both ends. Returns ``(edge_index,
+    edge_weight)`` tensors with both directions of every edge."""
+    weights = dist.copy()
+    weights.data = edge_kernel(weights.data, bandwidth)
+    adj = weights.maximum(weights.T) if symmetrize == "union" else weights.minimum(weights.T)
     adj = sp.coo_matrix(adj)
     edge_index = torch.from_numpy(np.vstack([adj.row, adj.col]).astype(np.int64))
     return edge_index, torch.from_numpy(adj.data.astype(np.float32))
+
+
+def knn_graph(x, k, metric, symmetrize):
+    """Undirected weighted kNN graph on the rows of ``x`` (:func:`knn_distances`, :func:`edge_kernel`,
+    :func:`symmetric_edges`); no self-loops. Returns ``(edge_index, edge_weight)`` tensors."""
+    return symmetric_edges(*knn_distances(x, k, metric), symmetrize)
 
 
 def min_cells_per_class(val, test):
@@ -159,44 +313,132 @@ def stratified_split(labels, val, test, seed):
         )
     idx = np.arange(len(labels))
     rest, test_idx = train_test_split(idx, test_size=test, stratify=labels, random_state=seed)
-    train_idx, val_idx = train_test_split(
-        rest, test_size=val / (1 - test), stratify=labels[rest], random_state=seed
-    )
+    train_idx, val_idx = train_test_split(rest, test_size=val / (1 - test), stratify=labels[rest], random_state=seed)
     split = np.empty(len(labels), dtype=object)
     split[train_idx], split[val_idx], split[test_idx] = "train", "val", "test"
     return split
 
 
+def obs_split(labels, obs, column, test_values, val, seed):
+    """Cells whose ``obs[column]`` is one of ``test_values`` (e.g. donors) are the test set; ``val`` of the
+    others are drawn stratified for validation, the rest train (an array of split names)."""
+    labels = np.asarray(labels)
+    if column not in obs:
+        raise InputError(
+            f"split.column '{column}' is not in .obs; available columns: {', '.join(map(str, obs.columns))}"
+        )
+    groups = obs[column].astype(str).to_numpy()
+    values = [str(v) for v in test_values]
+    present = sorted(set(groups))
+    absent = [v for v in values if v not in present]
+    if absent:
+        raise InputError(
+            f"split.test: {', '.join(map(repr, absent))} not found in .obs column '{column}'; its values: "
+            f"{', '.join(present[:20])}{' …' if len(present) > 20 else ''}"
+        )
+    test = np.isin(groups, values)
+    if not test.any():
+        raise InputError(f"split.test: no labelled cell has {column} in {values}")
+    need = max(2, math.ceil(1 / val))
+    counts = pd.Series(labels[~test]).value_counts().reindex(np.unique(labels), fill_value=0)
+    small = counts[counts < need]
+    if len(small):
+        listed = ", ".join(f"'{c}' ({n})" for c, n in small.items())
+        raise InputError(
+            f"split.test holds out {column} {values}: classes left with too few cells to train and validate on "
+            f"(need {need} for split.val = {val}): {listed}"
+        )
+    rest = np.flatnonzero(~test)
+    train_idx, val_idx = train_test_split(rest, test_size=val, stratify=labels[rest], random_state=seed)
+    split = np.full(len(labels), "test", dtype=object)
+    split[train_idx], split[val_idx] = "train", "val"
+    return split
+
+
+def assign_splits(labels, obs, split, seed):
+    """Split name of every cell: ``split.method`` ``obs`` (:func:`obs_split`) or a random stratified split
+    (:func:`stratified_split`) of the labelled cells; cells without a label are ``unlabeled``."""
+    labelled = labels != UNLABELED
+    assignment = np.full(len(labels), "unlabeled", dtype=object)
+    if split.get("method") == "obs":
+        column, test = split["column"], split["test"]
+        assignment[labelled] = obs_split(labels[labelled], obs[labelled], column, test, split["val"], seed)
+    else:
+        assignment[labelled] = stratified_split(labels[labelled], split["val"], split["test"], seed)
+    return assignment
+
+
 def build_cell_graph(adata, label_key, graph, split, seed):
-    """Graph tensors (features = PCs, labels, weighted kNN edges, masks) and the per-cell table."""
+    """Graph tensors (features = PCs, labels, weighted kNN edges, masks), the per-cell table and the graph's
+    part of the reference (class names, ``k``, ``metric``, kernel ``bandwidth``).
+
+    Cells without a label have ``y = -1``, split ``unlabeled`` and no mask.
+    """
     x = adata.obsm["X_pca"].astype(np.float32)
-    labels = adata.obs[label_key].to_numpy()
-    classes = np.unique(labels)
-    assignment = stratified_split(labels, split["val"], split["test"], seed)
-    edge_index, edge_weight = knn_graph(x, graph["k"], graph["metric"], graph["symmetrize"])
+    labels = adata.obs[label_key].to_numpy().astype(object)
+    labelled = labels != UNLABELED
+    classes = np.unique(labels[labelled]).astype(str)
+    assignment = assign_splits(labels, adata.obs, split, seed)
+    dist, bandwidth = knn_distances(x, graph["k"], graph["metric"])
+    edge_index, edge_weight = symmetric_edges(dist, bandwidth, graph["symmetrize"])
+    y = np.where(labelled, np.searchsorted(classes, labels.astype(str)), -1)
     tensors = {
         "x": torch.from_numpy(x),
-        "y": torch.from_numpy(np.searchsorted(classes, labels)),
+        "y": torch.from_numpy(y),
         "edge_index": edge_index,
         "edge_weight": edge_weight,
         **{f"{s}_mask": torch.from_numpy(assignment == s) for s in SPLITS},
     }
     cells = pd.DataFrame({"cell": adata.obs_names, "label": labels, "split": assignment})
-    return tensors, cells
+    fitted = {
+        "classes": classes,
+        "k": np.int64(graph["k"]),
+        "metric": np.str_(graph["metric"]),
+        "bandwidth": np.float64(bandwidth),
+    }
+    return tensors, cells, fitted
 
 
 def prepare_cell_dataset(name, cfg):
-    """Config entry ``cells.<name>`` → (graph tensors, per-cell table); errors name the entry."""
+    """Config entry ``cells.<name>`` → (graph tensors, per-cell table, reference); errors name the entry.
+
+    The reference (:func:`save_reference`) holds what maps and links query cells to this graph.
+    """
     try:
         adata = load_cells(cfg["h5ad"], cfg["label_key"], key=f"cells.{name}.h5ad")
         check_declared_input(adata, cfg["preprocess"]["input"], cfg["h5ad"], key=f"cells.{name}.preprocess.input")
-        adata = preprocess(adata, cfg["preprocess"], cfg["seed"])
-        return build_cell_graph(adata, cfg["label_key"], cfg["graph"], cfg["split"], cfg["seed"])
+        adata, reference = preprocess(adata, cfg["preprocess"], cfg["seed"])
+        tensors, cells, fitted = build_cell_graph(adata, cfg["label_key"], cfg["graph"], cfg["split"], cfg["seed"])
+        return tensors, cells, reference | fitted
     except InputError as err:
         raise InputError(f"dataset cells.{name}: {err}") from None
 
 
+def replicate_split(data, cells, classes, replicate):
+    """A prepared graph (``data``, ``cells``, ``classes``) with one replicate's split (workflow params ``index``,
+    ``seed``, ``split``): the prepared one, or with ``resplit`` one drawn anew with the replicate's seed (``obs``:
+    the held-out test cells stay and validation is drawn anew)."""
+    split = replicate["split"]
+    if split is None:
+        return data, cells, classes
+    labels, assignment = cells["label"].to_numpy(object), cells["split"].to_numpy(object).copy()
+    labelled = labels != UNLABELED
+    if split.get("method") == "obs":
+        held_out = pd.DataFrame({"split": assignment[labelled]})
+        assignment[labelled] = obs_split(labels[labelled], held_out, "split", ["test"], split["val"], replicate["seed"])
+    else:
+        assignment[labelled] = stratified_split(labels[labelled], split["val"], split["test"], replicate["seed"])
+    for s in SPLITS:
+        data[f"{s}_mask"] = torch.from_numpy(assignment == s)
+    log.info("replicate %d: split drawn with seed %d", replicate["index"], replicate["seed"])
+    return data, cells.assign(split=assignment), classes
+
+
 def load_cell_graph(graph_path, cells_path):
-    """Read a prepared graph back as a PyG ``Data``, the per-cell table and the class names."""
-    cells = pd.read_csv(cells_path, sep="\t", dtype={"label": str})
-    return Data(**load_tensors(graph_path)), cells, np.unique(cells["label"])
+    """Read a prepared graph back as a PyG ``Data``, the per-cell table and the class names.
+
+    Labels are read as written (``NA`` stays a label); a cell without one has the empty label ``UNLABELED``.
+    """
+    cells = pd.read_csv(cells_path, sep="\t", dtype={"label": str}, keep_default_na=False)
+    labels = cells["label"].to_numpy()
+    return Data(**load_tensors(graph_path)), cells, np.unique(labels[labels != UNLABELED])

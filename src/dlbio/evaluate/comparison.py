@@ -1,29 +1,72 @@
-"""Model-versus-baseline tables and figures, shared by every path."""
+"""Model-versus-baseline tables and figures over replicates, shared by the cell and molecule paths.
+
+A replicate is one training of every model and of the baseline with the same seed (and split). Each
+model gets the mean and standard deviation of every headline metric over its replicates, and the
+replicate-paired difference to the baseline (model minus baseline, replicate by replicate) with its
+mean, spread and verdict from :func:`dlbio.augment.effect.verdict`, read so that ``improved`` always
+means better (lower for errors). With one replicate there is no spread and no verdict.
+"""
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from dlbio.augment.effect import verdict
 from dlbio.figures import plt
 from dlbio.io import read_json
 
+LOWER_IS_BETTER = ("rmse", "mae")
+
+
+def replicate_of(path):
+    """The replicate index of a result file ``.../<model>/rep<r>/<file>``."""
+    return int(Path(path).parent.name.removeprefix("rep"))
+
+
+def replicate_metrics(metrics_paths, metrics):
+    """Long table: one row per (model, replicate) with the headline ``metrics``."""
+    rows = [{"replicate": replicate_of(p)} | read_json(p) for p in metrics_paths]
+    return pd.DataFrame(rows)[["model", "replicate", *metrics]].astype({m: float for m in metrics})
+
+
+def paired_verdict(differences, metric):
+    """Verdict of replicate-paired differences (model − baseline) of ``metric``; None with fewer than two."""
+    if len(differences) < 2:
+        return None
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    return verdict(sign * differences.mean(), differences.std())
+
 
 def compare_models(metrics_paths, baseline, metrics):
-    """One row per model with the headline ``metrics`` and their difference to ``baseline``."""
-    table = pd.DataFrame([read_json(p) for p in metrics_paths]).set_index("model")[list(metrics)].astype(float)
-    for metric in metrics:
-        table[f"{metric}_vs_{baseline}"] = table[metric] - table.loc[baseline, metric]
-    return table.round(4).reset_index()
+    """One row per model (``kind`` replicates): ``n_replicates``, ``<metric>_mean/_std`` and, paired with ``baseline`` replicate by
+    replicate, ``<metric>_vs_<baseline>_mean/_std`` and ``<metric>_verdict`` (std over replicates, ddof 1)."""
+    long = replicate_metrics(metrics_paths, metrics)
+    base = long[long["model"] == baseline].set_index("replicate")[list(metrics)]
+    rows = []
+    for model, runs in long.groupby("model", sort=False):
+        runs = runs.set_index("replicate")[list(metrics)]
+        row = {"model": model, "kind": "replicates", "n_replicates": len(runs)}
+        for metric in metrics:
+            diff = (runs[metric] - base[metric].reindex(runs.index)).dropna()
+            row |= {f"{metric}_mean": runs[metric].mean(), f"{metric}_std": runs[metric].std()}
+            row |= {f"{metric}_vs_{baseline}_mean": diff.mean(), f"{metric}_vs_{baseline}_std": diff.std()}
+            row[f"{metric}_verdict"] = None if model == baseline else paired_verdict(diff, metric)
+        rows.append(row)
+    return pd.DataFrame(rows).round(4)
 
 
 def plot_comparison(table, path, title, metrics):
-    """Grouped bars of the headline ``metrics`` per model."""
+    """Grouped bars of the headline ``metrics`` per model: means with ± std error bars over replicates."""
     fig, ax = plt.subplots(figsize=(2 + 1.2 * len(table), 4))
     width = 0.8 / len(metrics)
     for i, metric in enumerate(metrics):
-        ax.bar(np.arange(len(table)) + i * width, table[metric], width, label=metric)
-    ax.set_xticks(np.arange(len(table)) + width * (len(metrics) - 1) / 2, table["model"])
+        x = np.arange(len(table)) + i * width
+        ax.bar(x, table[f"{metric}_mean"], width, yerr=table[f"{metric}_std"].fillna(0), capsize=2, label=metric)
+    ax.set_xticks(np.arange(len(table)) + width * (len(metrics) - 1) / 2, table["model"], rotation=20)
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_title(title)
+    n = table["n_replicates"].max()
+    ax.set_title(f"{title} (mean ± std over {n} replicates)" if n > 1 else title)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

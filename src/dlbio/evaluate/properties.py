@@ -1,6 +1,7 @@
 """Molecule property metrics (RMSE/MAE/R² or ROC-AUC/PR-AUC per task and mean), predictions, figures."""
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
     RocCurveDisplay,
     average_precision_score,
@@ -80,3 +81,32 @@ def evaluate_property_predictions(table, y, pred, targets, task, model, metrics_
     table[["id", "smiles", "split", *targets]].assign(**columns).to_csv(predictions_path, sep="\t", index=False)
     plot_performance(y[test], pred[test], targets, task, figure_path, model)
     return metrics
+
+
+
+def ensemble_metrics(prediction_paths, targets, task):
+    """Replicates as one ensemble: headline metrics of the mean prediction on the test molecules, and the mean over
+    test molecules of the replicates' standard deviation (``uncertainty``). The replicates must share molecules
+    and split."""
+    tables = [pd.read_csv(p, sep="\t", dtype={"id": str, "split": str}) for p in prediction_paths]
+    first = tables[0]
+    if any(not t[["id", "split"]].equals(first[["id", "split"]]) for t in tables[1:]):
+        raise ValueError(f"{prediction_paths}: replicates predicted different molecules or splits; no ensemble")
+    stacked = np.stack([t[[f"predicted_{t}" for t in targets]].to_numpy(float) for t in tables])  # (R, M, T)
+    y = first[list(targets)].to_numpy(float)
+    test, train = (first["split"] == "test").to_numpy(), (first["split"] == "train").to_numpy()
+    metrics = property_metrics(y[test], stacked.mean(0)[test], targets, task, np.nanmean(y[train], axis=0))
+    return {m: metrics[m] for m in HEADLINE[task]} | {"uncertainty": float(stacked.std(0)[test].mean())}
+
+
+def ensemble_rows(predictions, baseline, targets, task):
+    """Comparison rows (``kind`` ensemble) of every model's replicate ensemble; ``predictions``: model → the
+    replicates' prediction files. Differences are to the baseline's ensemble; one ensemble has no spread."""
+    scores = {model: ensemble_metrics(paths, targets, task) for model, paths in predictions.items()}
+    rows = []
+    for model, score in scores.items():
+        row = {"model": f"{model} ensemble", "kind": "ensemble", "n_replicates": len(predictions[model])}
+        for metric in HEADLINE[task]:
+            row |= {f"{metric}_mean": score[metric], f"{metric}_vs_{baseline}_mean": score[metric] - scores[baseline][metric]}
+        rows.append(row | {"uncertainty": score["uncertainty"]})
+    return pd.DataFrame(rows).round(4)

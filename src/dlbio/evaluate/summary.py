@@ -22,12 +22,25 @@ def write_headline(rows, path):
 
 
 def model_vs_baseline(path, name, comparison, baseline):
-    """Best model of a comparison table (rmse: lowest; other metrics: highest) against the baseline."""
-    table = comparison.set_index("model")
-    metric = next(m for m in ("macro_f1", "rmse", "roc_auc") if m in table)
-    models = table.drop(index=baseline)[metric]
-    best = models.idxmin() if metric == "rmse" else models.idxmax()
-    return [row(path, name, f"{metric} of best model ({best})", models[best], baseline, table.loc[baseline, metric])]
+    """Best model of a comparison table (rmse: lowest mean; other metrics: highest) against the baseline, with the
+    spread and verdict of their replicate-paired difference."""
+    table = comparison[comparison["kind"] == "replicates"].set_index("model")
+    metric = next(m for m in ("macro_f1", "rmse", "roc_auc") if f"{m}_mean" in table)
+    models = table.drop(index=baseline)[f"{metric}_mean"]
+    best = table.loc[models.idxmin() if metric == "rmse" else models.idxmax()]
+    replicates = f", mean of {int(best['n_replicates'])} replicates" if best["n_replicates"] > 1 else ""
+    return [
+        row(
+            path,
+            name,
+            f"{metric} of best model ({best.name}){replicates}",
+            best[f"{metric}_mean"],
+            baseline,
+            table.loc[baseline, f"{metric}_mean"],
+            best[f"{metric}_vs_{baseline}_std"],
+            best[f"{metric}_verdict"],
+        )
+    ]
 
 
 def gan_rows(name, scores):

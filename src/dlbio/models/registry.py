@@ -39,7 +39,7 @@ class Registry:
 
 
 CELL_GNNS = Registry("cell GNN", "dlbio.models.gnn", "gcn", "sage", "gat")
-MOLECULE_MODELS = Registry("molecule model", "dlbio.models.molecule_gnn", "gine", "mpnn", "attentivefp")
+MOLECULE_MODELS = Registry("molecule model", "dlbio.models.molecule_gnn", "gine", "mpnn", "attentivefp", "dmpnn")
 GAN_ARCHS = Registry("GAN architecture", "dlbio.models.dcgan", "dcgan", "dcgan-separable", "dcgan-starshaped")
 CLASS_AWARE_GAN_ARCHS = ("dcgan-starshaped",)  # one generator output per class; the others pool their classes
 MOTIF_ARCHS = Registry("motif GAN architecture", "dlbio.models.conv1d_gan", "reference", "pooled")

@@ -1,7 +1,8 @@
 """Mini-batch training of molecule property predictors with masked losses and early stopping.
 
 Missing labels (NaN) are masked out of every loss. Regression targets are standardised with the
-training molecules' mean and standard deviation; predictions are mapped back.
+training molecules' mean and standard deviation; predictions are mapped back. The learning rate is
+constant or follows chemprop's Noam-like schedule (:func:`learning_rate_factor`).
 """
 
 import numpy as np
@@ -42,8 +43,30 @@ class TargetScaler:
         return y * self.std.to(y.device) + self.mean.to(y.device)
 
 
-def epoch_loss(model, loader, scaler, task, device, optimizer=None):
-    """One pass over ``loader``; trains when an optimizer is given. Returns the mean batch loss."""
+def learning_rate_factor(params, steps_per_epoch):
+    """Per optimiser step, the multiplier of ``params["lr"]`` (a ``LambdaLR`` function).
+
+    ``schedule: constant``: 1. ``schedule: noam`` (chemprop's): linear warm-up from ``init_lr`` to ``lr`` over
+    ``warmup_epochs``, then exponential decay to ``final_lr`` at the end of ``max_epochs`` (and ``final_lr`` after).
+    """
+    if params["schedule"] == "constant":
+        return lambda step: 1.0
+    max_lr, init_lr, final_lr = params["lr"], params["init_lr"], params["final_lr"]
+    warmup = round(params["warmup_epochs"] * steps_per_epoch)
+    decay = max(params["max_epochs"] * steps_per_epoch - warmup, 1)
+
+    def factor(step):
+        if step < warmup:
+            return (init_lr + (max_lr - init_lr) * step / warmup) / max_lr
+        return (final_lr / max_lr) ** (min(step - warmup, decay) / decay)
+
+    return factor
+
+
+def epoch_loss(model, loader, scaler, task, device, optimizer=None, scheduler=None):
+    """One pass over ``loader``; trains when an optimizer is given (stepping ``scheduler`` per batch).
+
+    Returns the mean batch loss."""
     model.train(optimizer is not None)
     total, batches = 0.0, 0
     with torch.set_grad_enabled(optimizer is not None):
@@ -54,6 +77,8 @@ def epoch_loss(model, loader, scaler, task, device, optimizer=None):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
             total, batches = total + loss.item(), batches + 1
     return total / max(batches, 1)
 
@@ -61,8 +86,8 @@ def epoch_loss(model, loader, scaler, task, device, optimizer=None):
 def fit_molecule_model(arch, graphs, split, task, params, device, seed):
     """Train on the ``train`` molecules, stop early on the ``val`` loss, keep the best epoch.
 
-    ``params``: hidden, layers, dropout, lr, batch_size, max_epochs, patience.
-    Returns (model, scaler, history table).
+    ``params``: a ``molecules.<name>.gnn`` entry (model sizes: see :func:`build_molecule_model`; lr, schedule,
+    init_lr, final_lr, warmup_epochs, batch_size, max_epochs, patience). Returns (model, scaler, history table).
     """
     torch.manual_seed(seed)
     train = [g for g, s in zip(graphs, split) if s == "train"]
@@ -73,18 +98,18 @@ def fit_molecule_model(arch, graphs, split, task, params, device, seed):
         graphs[0].num_node_features,
         graphs[0].num_edge_features,
         graphs[0].y.shape[1],
-        params["hidden"],
-        params["layers"],
-        params["dropout"],
+        params,
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
     loader = DataLoader(train, params["batch_size"], shuffle=True, generator=torch.Generator().manual_seed(seed))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(params, len(loader)))
     val_loader = DataLoader(val, params["batch_size"])
     stopper, history = EarlyStopping(model, params["patience"]), []
     for epoch in tqdm(range(1, params["max_epochs"] + 1), desc=f"train {arch}", mininterval=10):
-        train_loss = epoch_loss(model, loader, scaler, task, device, optimizer)
+        lr = optimizer.param_groups[0]["lr"]
+        train_loss = epoch_loss(model, loader, scaler, task, device, optimizer, scheduler)
         val_loss = epoch_loss(model, val_loader, scaler, task, device)
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_loss": val_loss})
         if stopper.step(epoch, val_loss):
             break
     stopper.restore(arch, epoch)

@@ -18,6 +18,7 @@ from dlbio.errors import InputError
 from dlbio.io import atomic_write
 from dlbio.models.tile_classifier import TileClassifier
 
+CLASSIFIER_FORMAT, CLASSIFIER_FORMAT_VERSION = "dlbio.tile_classifier", 2  # version 1: no format, no classes
 log = logging.getLogger(__name__)
 
 
@@ -104,20 +105,55 @@ def tile_features(model, images, device, batch_size=256):
     return _batched(model.features, model, images, device, batch_size)
 
 
-def save_tile_classifier(model, path):
-    """Architecture hyperparameters + state dict, written atomically."""
+def save_tile_classifier(model, path, classes=None):
+    """Format, architecture hyperparameters, class names (default ``"0"``..) and state dict, written atomically."""
+    classes = [str(c) for c in (range(model.n_classes) if classes is None else classes)]
+    if len(classes) != model.n_classes:
+        raise ValueError(f"{len(classes)} class names for a classifier of {model.n_classes} classes")
+    saved = {
+        "format": CLASSIFIER_FORMAT,
+        "format_version": CLASSIFIER_FORMAT_VERSION,
+        "hyperparameters": model.hyperparameters(),
+        "classes": classes,
+        "state_dict": model.state_dict(),
+    }
     with atomic_write(path) as tmp:
-        torch.save({"hyperparameters": model.hyperparameters(), "state_dict": model.state_dict()}, tmp)
+        torch.save(saved, tmp)
+
+
+def read_tile_classifier(path, device):
+    """``(model, class names)`` of a file written by :func:`save_tile_classifier`, loaded with ``weights_only=True``.
+
+    Errors name the file: missing, not readable safely, not a tile classifier, an older format, weights that
+    do not fit the architecture.
+    """
+    if not Path(path).is_file():
+        raise InputError(f"tile classifier '{path}' does not exist")
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a file it cannot read safely
+        raise InputError(f"tile classifier '{path}' is not readable with weights_only=True: {err}") from None
+    found = saved.get("format") if isinstance(saved, dict) else None
+    if found is None and isinstance(saved, dict) and "hyperparameters" in saved:
+        raise InputError(f"tile classifier '{path}' has an older format (no class names): re-run its training job")
+    if found != CLASSIFIER_FORMAT:
+        raise InputError(f"'{path}' is not a tile classifier (format '{found}', expected '{CLASSIFIER_FORMAT}')")
+    if saved["format_version"] != CLASSIFIER_FORMAT_VERSION:
+        raise InputError(
+            f"tile classifier '{path}' has format version {saved['format_version']}; this dlbio reads version "
+            f"{CLASSIFIER_FORMAT_VERSION}: re-run its training job"
+        )
+    try:
+        model = TileClassifier(**saved["hyperparameters"])
+        model.load_state_dict(saved["state_dict"])
+    except (TypeError, RuntimeError) as err:
+        raise InputError(f"tile classifier '{path}': the weights do not fit its architecture: {err}") from None
+    return model.to(device).eval(), list(saved["classes"])
 
 
 def load_tile_classifier(path, device):
-    """Rebuild a classifier written by :func:`save_tile_classifier` (loaded with ``weights_only=True``)."""
-    if not Path(path).is_file():
-        raise InputError(f"tile classifier '{path}' does not exist")
-    saved = torch.load(path, map_location=device, weights_only=True)
-    model = TileClassifier(**saved["hyperparameters"])
-    model.load_state_dict(saved["state_dict"])
-    return model.to(device).eval()
+    """The model of :func:`read_tile_classifier`."""
+    return read_tile_classifier(path, device)[0]
 
 
 def fit_tile_store_classifier(store, params, device, seed):

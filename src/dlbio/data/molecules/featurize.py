@@ -56,6 +56,7 @@ from torch_geometric.data import Data
 from dlbio.data.molecules.standardize import parse_smiles
 from dlbio.errors import InputError
 
+FEATURIZATION_VERSION = 1  # of the atom/bond columns below; saved models record it; change it with any column
 POOL_MIN = 2000  # fewer molecules than this are featurised in-process (pool start-up costs more)
 RING_SIZES = (3, 4, 5, 6, 7, 8)
 

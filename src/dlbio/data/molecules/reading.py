@@ -12,6 +12,8 @@ from dlbio.errors import InputError, require_file
 BUILTIN_PREFIX = "rdkit:"
 CHEMBL_DIR = os.path.join(RDConfig.RDContribDir, "FreeWilson", "data")
 BUILTINS = {"CHEMBL2321810": ("CHEMBL2321810.smi", "CHEMBL2321810_act.csv")}
+# unlabelled libraries that ship with RDKit, for predicting: rdkit:<name> → the file
+LIBRARIES = {"NCI_first_200": os.path.join(RDConfig.RDDataDir, "NCI", "first_200.props.sdf")}
 SEPARATORS = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 SDF_SUFFIXES = (".sdf", ".sd", ".mol")
 NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "-"]
@@ -47,6 +49,22 @@ def _read_builtin(name, key):
     return frame, "SMILES", "Name", f"built-in '{BUILTIN_PREFIX}{name}'"
 
 
+def library_path(source, key="predict"):
+    """The file of a library to predict: ``source`` itself, or RDKit's shipped file for ``rdkit:<name>``.
+
+    ``rdkit:NCI_first_200``: 200 unlabelled NCI molecules (an SDF file, ids the record index). ``key`` names
+    the config key in errors.
+    """
+    source = str(source)
+    if not source.startswith(BUILTIN_PREFIX):
+        return source
+    name = source[len(BUILTIN_PREFIX) :]
+    if name not in LIBRARIES:
+        raise InputError(f"config key '{key}': unknown built-in library '{source}'; choose from {sorted(LIBRARIES)}")
+    require_file(LIBRARIES[name], key)
+    return LIBRARIES[name]
+
+
 def _read_delimited(source, targets, key):
     sep = SEPARATORS[Path(source).suffix.lower()]
     na = {t: NA_VALUES for t in targets}
@@ -73,7 +91,7 @@ def _sdf_record(supplier, i):
         return None, ""
 
 
-def _read_sdf(source, targets, id_column, key):
+def _read_sdf(source, targets, id_column, key, split_column=None):
     with rdBase.BlockLogs():
         try:
             supplier = Chem.SDMolSupplier(str(source))
@@ -91,12 +109,12 @@ def _read_sdf(source, targets, id_column, key):
             seen.update(p for p in props if not p.startswith("_"))
             name = props.get("_Name", "")
             row = {"SMILES": smiles, "_record": str(i), "_Name": str(name).strip() or str(i)}
-            for column in set(targets) | ({id_column} if id_column else set()):
+            for column in set(targets) | {c for c in (id_column, split_column) if c}:
                 value = props.get(column)
                 row[column] = None if value is None else str(value)
             rows.append(row)
     frame = pd.DataFrame(rows)
-    for column in list(targets) + ([id_column] if id_column else []):
+    for column in list(targets) + [c for c in (id_column, split_column) if c]:
         if column not in seen:
             raise InputError(
                 f"'{source}' (config key '{key}'): no SDF record has the property '{column}'; "
@@ -105,7 +123,7 @@ def _read_sdf(source, targets, id_column, key):
     return frame, "SMILES", id_column or "_Name"
 
 
-def read_molecule_table(source, smiles_column, targets, id_column, key="source"):
+def read_molecule_table(source, smiles_column, targets, id_column, key="source", split_column=None, split_key=None):
     """Read ``source`` into a table with columns ``id``, ``input_smiles`` and one float per target.
 
     ``source`` is a .csv/.tsv/.txt table (comma, tab, tab), an .sdf file (SMILES written by
@@ -113,7 +131,9 @@ def read_molecule_table(source, smiles_column, targets, id_column, key="source")
     record's title or index) or ``rdkit:CHEMBL2321810`` (1,017 molecules shipped with RDKit,
     target ``Act``, id ``Name``). Empty target cells are NaN (missing label). Without
     ``id_column`` a table row is named by its 0-based row number. ``key`` is the config key
-    that named ``source``, used in error messages.
+    that named ``source``, used in error messages. With ``split_column`` (named by the config key
+    ``split_key``) the table also has a column ``split`` holding that column's values as text
+    ('' where empty), unchecked.
     """
     source = str(source)
     targets = list(targets)
@@ -127,7 +147,7 @@ def read_molecule_table(source, smiles_column, targets, id_column, key="source")
         where = f"'{source}'"
         suffix = Path(source).suffix.lower()
         if suffix in SDF_SUFFIXES:
-            frame, smiles_column, id_column = _read_sdf(source, targets, id_column, key)
+            frame, smiles_column, id_column = _read_sdf(source, targets, id_column, key, split_column)
         elif suffix in SEPARATORS:
             frame = _read_delimited(source, targets, key)
         else:
@@ -136,14 +156,14 @@ def read_molecule_table(source, smiles_column, targets, id_column, key="source")
                 f"expected one of {', '.join(list(SEPARATORS) + list(SDF_SUFFIXES))}"
             )
     columns = [c for c in frame.columns if not str(c).startswith("_")]
-    wanted = [("SMILES", smiles_column), *(("target", t) for t in targets)]
+    wanted = [(smiles_column, f"SMILES column '{smiles_column}'"), *((t, f"target column '{t}'") for t in targets)]
     if id_column:
-        wanted.append(("id", id_column))
-    for kind, column in wanted:
+        wanted.append((id_column, f"id column '{id_column}'"))
+    if split_column:
+        wanted.append((split_column, f"split column '{split_column}' (config key '{split_key}')"))
+    for column, named in wanted:
         if column not in frame.columns:
-            raise InputError(
-                f"{where}: {kind} column '{column}' not found; available columns: {', '.join(map(str, columns))}"
-            )
+            raise InputError(f"{where}: {named} not found; available columns: {', '.join(map(str, columns))}")
     if len(frame) == 0:
         raise InputError(f"{where} (config key '{key}') has a header but no rows")
     ids = frame[id_column].fillna("").astype(str).str.strip() if id_column else pd.Series(range(len(frame)))
@@ -155,6 +175,8 @@ def read_molecule_table(source, smiles_column, targets, id_column, key="source")
     )
     for t, values in _numeric_targets(frame, targets, where).items():
         table[t] = values
+    if split_column:
+        table["split"] = frame[split_column].fillna("").astype(str).str.strip().to_numpy()
     repeated = table["id"][table["id"].duplicated()]
     if len(repeated):
         log.warning("%s: %d ids occur more than once, e.g. '%s'", where, len(repeated), repeated.iloc[0])

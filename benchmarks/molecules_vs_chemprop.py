@@ -1,0 +1,261 @@
+"""dlbio's molecule models versus chemprop 2.3 (D-MPNN), side by side: test RMSE and training time.
+
+    .venv/bin/python benchmarks/molecules_vs_chemprop.py [--seeds 0 1 2] [--threads 2]
+        [--datasets chembl_cmet b3db_logbb] [--models dmpnn mpnn gine attentivefp fp_rf] [--out table.tsv]
+
+chemprop is not a dlbio dependency: the first run installs ``torch==2.13.0``, ``chemprop==2.3.1`` and
+``qc-b3db==1.1.1`` into a throwaway venv, ``benchmarks/.venv-chemprop`` (git-ignored, ≈ 1.7 GB; ``--venv``
+moves it), and later runs reuse it.
+
+Datasets (both regression, both shipped inside an installed package, nothing downloaded at run time):
+
+- ``chembl_cmet``: the demo entry of ``config/config.yaml`` (1,017 ChEMBL molecules that ship with RDKit,
+  activity ``Act``), prepared exactly as the workflow does (standardisation, de-duplication, scaffold split).
+- ``b3db_logbb``: B3DB's regression set (Meng et al. 2021, CC0; 1,058 molecules with measured logBB,
+  blood–brain partition), from the ``qc-b3db`` wheel in the throwaway venv; the same preparation and
+  scaffold split, with the demo entry's model settings.
+
+Both tools get the same molecules (dlbio's standardised SMILES), the same train/val/test split
+(chemprop's ``--splits-column``) and the same seeds (chemprop's ``--pytorch-seed``). chemprop runs its
+defaults (D-MPNN, hidden 300, depth 3, 50 epochs, Noam-like learning rate, best validation epoch kept);
+dlbio runs each model of ``--models`` with the demo entry's ``gnn`` settings, except ``dmpnn``, which runs
+the chemprop-like settings of ``DMPNN`` below; ``fp_rf`` is dlbio's Morgan-fingerprint random forest.
+Both use ``--threads`` torch threads (chemprop through ``OMP_NUM_THREADS``). Times: the wall clock and
+the CPU seconds (all threads) of one training run: chemprop's whole ``chemprop train`` command (start-up,
+featurisation, training, test predictions), dlbio's featurisation + training + predictions in-process.
+CPU seconds are the fairer figure on a machine that other jobs share; the load average is printed.
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from snakemake.utils import validate
+
+from dlbio.data.molecules import prepare_molecule_dataset
+from dlbio.data.molecules.featurize import featurize_many, to_data_list
+from dlbio.train.fingerprint_baseline import fit_predict_forest, morgan_fingerprints
+from dlbio.train.molecule_gnn import fit_molecule_model, predict_molecules
+
+REPO = Path(__file__).resolve().parents[1]
+VENV = REPO / "benchmarks" / ".venv-chemprop"
+PINS = ["chemprop==2.3.1", "torch==2.13.0", "qc-b3db==1.1.1"]
+# dlbio's D-MPNN with chemprop's defaults, except the readout: mean (chemprop: norm, the sum / 100)
+DMPNN = {
+    "hidden": 300,
+    "layers": 3,
+    "dropout": 0.0,
+    "aggregation": "mean",
+    "schedule": "noam",
+    "lr": 1e-3,
+    "init_lr": 1e-4,
+    "final_lr": 1e-4,
+    "warmup_epochs": 2,
+    "batch_size": 64,
+    "max_epochs": 50,
+    "patience": 50,
+}
+
+
+def ensure_venv(venv):
+    """The throwaway venv with chemprop (created on first use); returns its python."""
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "chemprop").exists():
+        print(f"installing {', '.join(PINS)} into {venv} (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "torch==2.13.0"], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", *PINS], check=True)
+    return python
+
+
+def demo_entry():
+    """``molecules.chembl_cmet`` of the demo config with the schema's defaults filled in."""
+    entry = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["molecules"]["chembl_cmet"]
+    return with_defaults(entry)
+
+
+def with_defaults(entry):
+    config = {"molecules": {"entry": entry}}
+    validate(config, str(REPO / "config" / "schema.yaml"))
+    return config["molecules"]["entry"]
+
+
+def dataset_entries(python):
+    demo = demo_entry()
+    b3db = subprocess.run(
+        [python, "-c", "import B3DB, os; print(os.path.dirname(B3DB.__file__))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    b3db_entry = {
+        "source": str(Path(b3db) / "B3DB_regression.tsv"),
+        "smiles_column": "SMILES",
+        "targets": ["logBB"],
+        "task": "regression",
+        "split": demo["split"],
+        "gnn": demo["gnn"],
+        "baseline": demo["baseline"],
+    }
+    return {"chembl_cmet": demo, "b3db_logbb": with_defaults(b3db_entry)}
+
+
+def rmse(pred, y):
+    return float(np.sqrt(np.nanmean((np.asarray(pred, float) - np.asarray(y, float)) ** 2)))
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_chemprop(python, csv, target, test, seed, threads, workdir):
+    """One ``chemprop train`` run with its defaults: (test RMSE, wall s, CPU s)."""
+    out = workdir / f"chemprop_seed{seed}"
+    cmd = [
+        str(python.parent / "chemprop"),
+        "train",
+        "-i", str(csv),
+        "-s", "smiles",
+        "--target-columns", target,
+        "--splits-column", "split",
+        "-t", "regression",
+        "--pytorch-seed", str(seed),
+        "-n", "0",
+        "--accelerator", "cpu",
+        "--devices", "1",
+        "-o", str(out),
+    ]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cpu, start = children_cpu(), time.perf_counter()
+    with open(workdir / f"chemprop_seed{seed}.log", "w") as log:
+        subprocess.run(cmd, check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wall, cpu = time.perf_counter() - start, children_cpu() - cpu
+    pred = pd.read_csv(out / "model_0" / "test_predictions.csv")
+    merged = test.merge(pred.rename(columns={target: "pred"}), on="smiles", how="left", validate="one_to_one")
+    if merged["pred"].isna().any():
+        raise RuntimeError(f"chemprop predicted {merged['pred'].notna().sum()} of {len(test)} test molecules")
+    return rmse(merged["pred"], merged[target]), wall, cpu
+
+
+def run_dlbio(model, entry, kept, y, seed, threads):
+    """Featurise, train and predict in-process: (test RMSE, wall s, CPU s)."""
+    split = kept["split"].to_numpy()
+    test = split == "test"
+    cpu, start = time.process_time(), time.perf_counter()
+    if model == "fp_rf":
+        fp = entry["baseline"]
+        fingerprints = morgan_fingerprints(kept["smiles"], fp["radius"], fp["n_bits"])
+        pred = fit_predict_forest(fingerprints, y, split == "train", "regression", fp["n_estimators"], seed, threads)
+    else:
+        graphs = to_data_list(featurize_many(kept["smiles"], processes=1) | {"y": torch.from_numpy(y)})
+        params = DMPNN if model == "dmpnn" else entry["gnn"]
+        fitted, scaler, _ = fit_molecule_model(model, graphs, split, "regression", params, torch.device("cpu"), seed)
+        pred = predict_molecules(fitted, graphs, scaler, "regression", torch.device("cpu"))
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return rmse(pred[test], y[test]), wall, cpu
+
+
+def settings(model, entry):
+    if model == "chemprop":
+        return "chemprop 2.3.1 defaults: D-MPNN 300/3, norm readout, 50 epochs, Noam lr"
+    if model == "fp_rf":
+        return "Morgan r={radius} {n_bits} bits, {n_estimators} trees".format(**entry["baseline"])
+    p = DMPNN if model == "dmpnn" else entry["gnn"]
+    return (
+        f"hidden {p['hidden']}, layers {p['layers']}, {p['aggregation']} readout, dropout {p['dropout']}, "
+        f"{p['schedule']} lr {p['lr']:g}, ≤{p['max_epochs']} epochs (patience {p['patience']})"
+    )
+
+
+def summarise(rows):
+    table = pd.DataFrame(rows)
+    out = []
+    for (dataset, method), g in table.groupby(["dataset", "method"], sort=False):
+        out.append(
+            {
+                "dataset": dataset,
+                "method": method,
+                "test RMSE": f"{g.rmse.mean():.3f} ± {g.rmse.std(ddof=0):.3f}",
+                "per seed": " / ".join(f"{v:.3f}" for v in g.rmse),
+                "wall s": f"{g.wall.mean():.1f}",
+                "CPU s": f"{g.cpu.mean():.1f}",
+                "settings": g.settings.iloc[0],
+            }
+        )
+    summary = pd.DataFrame(out)
+    for dataset, g in summary.groupby("dataset", sort=False):
+        ref = table[(table.dataset == dataset) & (table.method == "chemprop")]
+        if len(ref):
+            runs = table[table.dataset == dataset].groupby("method", sort=False)
+            summary.loc[g.index, "× faster (wall)"] = [f"{ref.wall.mean() / w:.1f}" for w in runs.wall.mean()]
+            summary.loc[g.index, "× faster (CPU)"] = [f"{ref.cpu.mean() / c:.1f}" for c in runs.cpu.mean()]
+    return table, summary
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of every run (default 2)")
+    parser.add_argument("--datasets", nargs="+", default=["chembl_cmet", "b3db_logbb"])
+    parser.add_argument("--models", nargs="+", default=["dmpnn", "mpnn", "gine", "attentivefp", "fp_rf"])
+    parser.add_argument("--no-chemprop", action="store_true", help="dlbio's models only")
+    parser.add_argument("--venv", type=Path, default=VENV)
+    parser.add_argument("--out", type=Path, help="also write every run to this TSV")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    python = ensure_venv(args.venv)
+    entries = dataset_entries(python)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="chemprop_bench_") as tmp:
+        for name in args.datasets:
+            entry = entries[name]
+            tensors, kept, _ = prepare_molecule_dataset(name, entry)
+            target = entry["targets"][0]
+            y = tensors["y"].numpy()
+            counts = kept["split"].value_counts()
+            print(f"\n{name}: {len(kept)} molecules, {entry['split']['method']} split", end=" ")
+            print(f"{counts.get('train', 0)}/{counts.get('val', 0)}/{counts.get('test', 0)}", flush=True)
+            workdir = Path(tmp) / name
+            workdir.mkdir()
+            csv = workdir / "data.csv"
+            kept[["smiles", target, "split"]].to_csv(csv, index=False)
+            test = kept.loc[kept["split"] == "test", ["smiles", target]]
+            for seed in args.seeds:
+                methods = ([] if args.no_chemprop else ["chemprop"]) + args.models
+                for method in methods:
+                    if method == "chemprop":
+                        result = run_chemprop(python, csv, target, test, seed, args.threads, workdir)
+                    else:
+                        result = run_dlbio(method, entry, kept, y, seed, args.threads)
+                    rows.append(
+                        dict(zip(["dataset", "method", "seed", "rmse", "wall", "cpu"], [name, method, seed, *result]))
+                    )
+                    rows[-1]["settings"] = settings(method, entry)
+                    print(
+                        f"  seed {seed} {method:12s} RMSE {result[0]:.3f}  {result[1]:6.1f} s wall  {result[2]:6.1f} s CPU"
+                    )
+                    sys.stdout.flush()
+    table, summary = summarise(rows)
+    if args.out:
+        table.to_csv(args.out, sep="\t", index=False)
+    print(
+        f"\n{os.cpu_count()} CPUs, {args.threads} torch threads per run, seeds {args.seeds}; load average "
+        f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - start:.0f} s in all\n"
+    )
+    print(summary.to_markdown(index=False, disable_numparse=True))
+
+
+if __name__ == "__main__":
+    main()

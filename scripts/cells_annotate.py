@@ -1,0 +1,32 @@
+"""Label one query .h5ad with every trained model of a cell dataset: per-cell table, annotated .h5ad, metrics."""
+
+import pandas as pd
+
+from dlbio.apply.cells import annotate, load_models, load_query
+from dlbio.data.cells import load_cell_graph, load_reference
+from dlbio.device import resolve_device
+from dlbio.io import log_to
+
+log_to(snakemake.log[0])
+inp, out, params = snakemake.input, snakemake.output, snakemake.params
+settings, key = params.query, f"cells.{snakemake.wildcards.dataset}.query"
+reference = load_reference(inp.reference)
+data, _, _ = load_cell_graph(inp.graph, inp.cells)
+models = load_models(dict(zip(params.models, inp.models)), reference)
+query = load_query(params.source, settings["input"], key=key)
+table, metrics = annotate(
+    query,
+    reference,
+    data,
+    models,
+    params.source,
+    declared=settings["input"],
+    min_shared_fraction=settings["min_shared_fraction"],
+    threshold=settings["threshold"],
+    label_key=settings["label_key"],
+    device=resolve_device(params.device),
+    key=key,
+)
+table.to_csv(out.table, sep="\t", index=False)
+query.write_h5ad(out.h5ad)
+(metrics if metrics is not None else pd.DataFrame(columns=["model"])).to_csv(out.metrics, sep="\t", index=False)

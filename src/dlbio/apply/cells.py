@@ -1,0 +1,142 @@
+"""Annotating query cells with every trained model of a cell dataset, without retraining.
+
+Query cells are mapped into the reference's PCs (:func:`dlbio.data.cells.project_query`) and each is
+linked to its ``k`` nearest reference cells with the reference graph's edge kernel and bandwidth. The
+edges run from reference to query cells only: a query cell receives messages and sends none, so the
+reference cells' outputs are those of training and a query cell's label does not depend on the other
+query cells. The logistic baseline reads the query PCs directly.
+"""
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.neighbors import NearestNeighbors
+from torch_geometric.data import Data
+
+from dlbio.data.cells import UNLABELED, check_declared_input, edge_kernel, project_query, read_cells, read_labels
+from dlbio.errors import InputError
+from dlbio.models.gnn import NodeClassifier
+from dlbio.models.registry import CELL_BASELINE
+from dlbio.train.baseline import load_logistic
+from dlbio.train.gnn import load_node_classifier, predict_nodes
+
+QUERY_PCS = "X_reference_pca"  # .obsm key of the query cells' reference-space PCs
+UNASSIGNED = "unassigned"  # label of a cell whose confidence is below the threshold
+
+
+def load_query(source, declared, key="query"):
+    """Read a query .h5ad (config key ``key``.h5ad) whose values must fit its declared input (``key``.input)."""
+    adata = read_cells(source, f"{key}.h5ad")
+    check_declared_input(adata, declared, source, key=f"{key}.input")
+    return adata
+
+
+def load_models(paths, reference):
+    """Model name (``CELL_BASELINE`` or a cell GNN) → file, loaded and checked against the reference's
+    PC and class counts."""
+    n_pcs, n_classes = reference["pca_components"].shape[0], len(reference["classes"])
+    return {
+        name: (
+            load_logistic(path, n_pcs, n_classes)
+            if name == CELL_BASELINE
+            else load_node_classifier(path, name, n_pcs, n_classes)
+        )
+        for name, path in paths.items()
+    }
+
+
+def link_query(x_reference, x_query, k, metric, bandwidth):
+    """Edges from each query cell's ``k`` nearest reference cells to it (query cells numbered after the
+    reference ones), weighted by :func:`dlbio.data.cells.edge_kernel`. Returns ``(edge_index, edge_weight)``."""
+    neighbours = NearestNeighbors(n_neighbors=k, metric=metric, n_jobs=-1).fit(x_reference)
+    dist, idx = neighbours.kneighbors(x_query)
+    query = np.repeat(np.arange(len(x_query)) + len(x_reference), k)
+    edge_index = torch.from_numpy(np.vstack([idx.ravel(), query]).astype(np.int64))
+    return edge_index, torch.from_numpy(edge_kernel(dist.ravel(), bandwidth).astype(np.float32))
+
+
+def with_query(graph, x_query, reference):
+    """The reference ``graph`` with the query cells appended as nodes, linked by :func:`link_query`."""
+    edge_index, edge_weight = link_query(
+        graph.x.numpy(), x_query, reference["k"], reference["metric"], reference["bandwidth"]
+    )
+    return Data(
+        x=torch.cat([graph.x, torch.from_numpy(x_query)]),
+        edge_index=torch.cat([graph.edge_index, edge_index], 1),
+        edge_weight=torch.cat([graph.edge_weight, edge_weight]),
+    )
+
+
+def label_cells(proba, classes, threshold):
+    """Predicted class names and confidences (highest probability); below ``threshold``: ``UNASSIGNED``."""
+    confidence = proba.max(1)
+    predicted = np.asarray(classes, dtype=object)[proba.argmax(1)]
+    predicted[confidence < threshold] = UNASSIGNED
+    return predicted, confidence
+
+
+def query_metrics(labels, predicted, classes, model):
+    """Accuracy, macro-F1 and per-class F1 over the query's labelled cells and their classes; the share
+    left unassigned and the cells whose label the reference does not know (always wrong)."""
+    known = labels != UNLABELED
+    true, pred = labels[known], predicted[known]
+    present = np.unique(true)
+    f1 = f1_score(true, pred, labels=present, average=None, zero_division=0)
+    return {
+        "model": model,
+        "n_labelled": int(known.sum()),
+        "accuracy": float(accuracy_score(true, pred)),
+        "macro_f1": float(f1.mean()),
+        "unassigned": float(np.mean(pred == UNASSIGNED)),
+        "unknown_labels": int(np.sum(~np.isin(true, classes))),
+        **{f"f1/{c}": float(f) for c, f in zip(present, f1)},
+    }
+
+
+def annotate(
+    query,
+    reference,
+    graph,
+    models,
+    source,
+    *,
+    declared=None,
+    min_shared_fraction,
+    threshold=0.0,
+    label_key=None,
+    device=torch.device("cpu"),
+    key="query",
+):
+    """Label every cell of ``query`` (an AnnData read from ``source``) with every model of ``models``.
+
+    ``reference`` is the prepared dataset's reference (:func:`dlbio.data.cells.load_reference`), ``graph``
+    its graph ``Data``, ``models`` name → model (:func:`load_models`); ``declared``, ``min_shared_fraction``
+    as in :func:`project_query`. Adds ``obs['<model>_prediction']``, ``obs['<model>_confidence']`` and
+    ``obsm[QUERY_PCS]`` to ``query``. Returns the per-cell table (cell, model, predicted, confidence, and
+    label when ``label_key`` names the query's labels) and the metrics table (one row per model; ``None``
+    without labels).
+    """
+    labels = None
+    if label_key is not None:
+        labels = read_labels(query, label_key, source)
+        if np.all(labels == UNLABELED):
+            raise InputError(f"'{source}' (config key '{key}.label_key'): no cell has a label in '{label_key}'")
+    x = project_query(query, reference, min_shared_fraction, source, declared, key)
+    query.obsm[QUERY_PCS] = x
+    gnns = any(isinstance(model, NodeClassifier) for model in models.values())
+    joint = with_query(graph, x, reference) if gnns else None
+    tables, metrics = [], []
+    for name, model in models.items():
+        if isinstance(model, NodeClassifier):
+            proba = predict_nodes(model.to(device), joint, device)[0][graph.num_nodes :]
+        else:
+            proba = model.predict_proba(x)
+        predicted, confidence = label_cells(proba, reference["classes"], threshold)
+        query.obs[f"{name}_prediction"] = pd.Categorical(predicted)
+        query.obs[f"{name}_confidence"] = confidence
+        table = {"cell": query.obs_names, "model": name, "predicted": predicted, "confidence": confidence.round(4)}
+        tables.append(pd.DataFrame(table | ({} if labels is None else {"label": labels})))
+        if labels is not None:
+            metrics.append(query_metrics(labels, predicted, reference["classes"], name))
+    return pd.concat(tables, ignore_index=True), None if labels is None else pd.DataFrame(metrics)

@@ -1,0 +1,197 @@
+"""Kept molecule models (safe formats, refused files) and predicting a library chunk by chunk as training did."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from rdkit import Chem
+
+from dlbio.apply.molecules import (
+    iter_predictions,
+    load_molecule_model,
+    predict_library,
+    save_fingerprint_forest,
+    save_molecule_model,
+)
+from dlbio.data.molecules import featurize_many, prepare_molecules, read_molecule_table, to_data_list
+from dlbio.errors import InputError
+from dlbio.models.registry import MOLECULE_MODELS
+from dlbio.train.fingerprint_baseline import fit_forests, morgan_fingerprints, predict_forests
+from dlbio.train.molecule_gnn import fit_molecule_model, predict_molecules
+
+CPU = torch.device("cpu")
+SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/schema.yaml").read_text())
+GNN = SCHEMA["properties"]["molecules"]["additionalProperties"]["properties"]["gnn"]["properties"]
+PARAMS = {key: spec["default"] for key, spec in GNN.items()} | {
+    "hidden": 16,
+    "layers": 2,
+    "max_epochs": 2,
+    "batch_size": 32,
+}
+STANDARDIZE = {"largest_fragment": True, "uncharge": True, "tautomer": False}
+FINGERPRINT = {"radius": 2, "n_bits": 512}
+INVALID = "C1CC(N"
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    """90 ChEMBL molecules standardised, labelled (Act) and featurised as for training; a train/val split."""
+    table = read_molecule_table("rdkit:CHEMBL2321810", "SMILES", ["Act"], None).iloc[:90]
+    kept, _ = prepare_molecules(table, "regression", ["Act"], STANDARDIZE, "mean", None)
+    tensors = featurize_many(kept["smiles"], processes=1)
+    tensors["y"] = torch.tensor(kept[["Act"]].to_numpy(), dtype=torch.float32)
+    split = np.where(np.arange(len(kept)) % 5 == 0, "val", "train")
+    return kept, to_data_list(tensors), split
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    """Model files of the training jobs and their predictions: two GNN replicates and a classification forest."""
+    kept, graphs, split = dataset
+    folder = tmp_path_factory.mktemp("models")
+    files, predictions = {"gine": []}, {"gine": []}
+    for seed in (0, 1):
+        model, scaler, _ = fit_molecule_model("gine", graphs, split, "regression", PARAMS, CPU, seed)
+        predictions["gine"].append(predict_molecules(model, graphs, scaler, "regression", CPU))
+        files["gine"].append(folder / f"gine_{seed}.pt")
+        save_molecule_model(files["gine"][-1], model, scaler, "gine", PARAMS, "regression", ["Act"], STANDARDIZE)
+    fingerprints = morgan_fingerprints(kept["smiles"], **FINGERPRINT)
+    active = (kept[["Act"]].to_numpy() >= 7).astype(float)
+    forests = fit_forests(fingerprints, active, split == "train", "classification", n_estimators=10, seed=0)
+    predictions["fp_rf"] = [predict_forests(forests, fingerprints)]
+    files["fp_rf"] = [folder / "fp_rf.npz"]
+    save_fingerprint_forest(files["fp_rf"][0], forests, FINGERPRINT, "classification", ["active"], STANDARDIZE)
+    return files, predictions
+
+
+@pytest.fixture(scope="module")
+def library(dataset, tmp_path_factory):
+    """The training molecules' input SMILES as a CSV (columns name, smiles) with an invalid SMILES in the middle."""
+    kept, _, _ = dataset
+    rows = pd.DataFrame({"name": kept["id"], "smiles": kept["input_smiles"]})
+    rows = pd.concat([rows.iloc[:40], pd.DataFrame({"name": ["broken"], "smiles": [INVALID]}), rows.iloc[40:]])
+    path = tmp_path_factory.mktemp("library") / "library.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+def load(files):
+    return {name: [load_molecule_model(f, CPU) for f in paths] for name, paths in files.items()}
+
+
+def test_every_saved_model_loads_without_unpickling(trained):
+    files, _ = trained
+    for path in files["gine"]:
+        saved = torch.load(path, weights_only=True)
+        assert saved["arch"] == "gine" and saved["targets"] == ["Act"] and saved["standardize"] == STANDARDIZE
+        assert saved["featurization_version"] == 1 and saved["scaler_std"].shape == (1,)
+    with np.load(files["fp_rf"][0], allow_pickle=False) as arrays:
+        assert str(arrays["format"]) == "dlbio.fingerprint_forest"
+
+
+@pytest.mark.parametrize("arch", MOLECULE_MODELS)
+def test_every_architecture_round_trips(arch, dataset, tmp_path):
+    _, graphs, split = dataset
+    model, scaler, _ = fit_molecule_model(
+        arch, graphs[:30], split[:30], "regression", PARAMS | {"max_epochs": 1}, CPU, 0
+    )
+    save_molecule_model(tmp_path / "m.pt", model, scaler, arch, PARAMS, "regression", ["Act"], STANDARDIZE)
+    loaded = load_molecule_model(tmp_path / "m.pt", CPU, arch=arch)
+    expected = predict_molecules(model, graphs, scaler, "regression", CPU)
+    np.testing.assert_array_equal(loaded.predict(graphs), expected)
+
+
+def test_library_predictions_equal_the_training_jobs(trained, dataset, library, tmp_path):
+    files, expected = trained
+    kept, _, _ = dataset
+    out, rejected = tmp_path / "predictions.tsv", tmp_path / "rejected.tsv"
+    counts = predict_library(library, "smiles", "name", load(files), out, rejected, chunk_size=25)
+    assert counts == (len(kept), 1)
+    rejects = pd.read_csv(rejected, sep="\t", dtype=str)
+    assert rejects[["id", "input_smiles"]].values.tolist() == [["broken", INVALID]]
+    assert rejects["reason"][0].startswith("invalid SMILES: ")
+    table = pd.read_csv(out, sep="\t", dtype={"id": str})
+    assert table.columns.tolist() == ["id", "input_smiles", "smiles", "gine/Act", "gine/Act/std", "fp_rf/active"]
+    assert table["id"].tolist() == kept["id"].tolist() and table["smiles"].tolist() == kept["smiles"].tolist()
+    runs = np.stack(expected["gine"])[:, :, 0]
+    np.testing.assert_allclose(table["gine/Act"], runs.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(table["gine/Act/std"], runs.std(0, ddof=1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(table["fp_rf/active"], expected["fp_rf"][0][:, 0], rtol=1e-6)
+
+
+def test_one_chunk_gives_the_training_predictions_exactly(trained, library):
+    files, expected = trained
+    models = load({"gine": files["gine"][:1], "fp_rf": files["fp_rf"]})
+    chunks = list(iter_predictions(library, "smiles", "name", models, chunk_size=1000))
+    assert len(chunks) == 1
+    predicted, rejected = chunks[0]
+    assert len(rejected) == 1 and "gine/Act/std" not in predicted
+    np.testing.assert_array_equal(predicted["gine/Act"], expected["gine"][0][:, 0])
+    np.testing.assert_array_equal(predicted["fp_rf/active"], expected["fp_rf"][0][:, 0])
+
+
+def test_sdf_library_with_an_id_property(trained, dataset, tmp_path):
+    files, expected = trained
+    kept, _, _ = dataset
+    path = tmp_path / "library.sdf"
+    with Chem.SDWriter(str(path)) as writer:
+        for name, smiles in zip(kept["id"][:12], kept["smiles"][:12]):
+            mol = Chem.MolFromSmiles(smiles)
+            mol.SetProp("compound", name)
+            writer.write(mol)
+    models = load({"fp_rf": files["fp_rf"]})
+    (predicted, rejected), *rest = iter_predictions(path, "smiles", "compound", models, chunk_size=100)
+    assert not rest and rejected.empty and predicted["id"].tolist() == kept["id"][:12].tolist()
+    np.testing.assert_array_equal(predicted["fp_rf/active"], expected["fp_rf"][0][:12, 0])
+
+
+def test_bad_library_files_are_named(trained, tmp_path):
+    files, _ = trained
+    models = load({"fp_rf": files["fp_rf"]})
+    table = tmp_path / "no_smiles.tsv"
+    table.write_text("name\tstructure\na\tCCO\n")
+    with pytest.raises(
+        InputError, match=r"no_smiles.tsv' \(config key 'molecules.x.predict'\): SMILES column 'smiles' not"
+    ):
+        list(iter_predictions(table, "smiles", None, models, key="molecules.x.predict"))
+    header = tmp_path / "header.csv"
+    header.write_text("smiles\n")
+    with pytest.raises(InputError, match="header.csv' .* has no rows"):
+        list(iter_predictions(header, "smiles", None, models))
+    (tmp_path / "x.smi").write_text("C\n")
+    with pytest.raises(InputError, match="x.smi' .*unknown file type '.smi'"):
+        list(iter_predictions(tmp_path / "x.smi", "smiles", None, models))
+
+
+def test_other_model_files_are_refused_by_name(trained, tmp_path):
+    files, _ = trained
+    gine = files["gine"][0]
+    with pytest.raises(InputError, match="gine_0.pt' holds a 'gine' model, expected 'mpnn'"):
+        load_molecule_model(gine, CPU, arch="mpnn")
+    saved = torch.load(gine, weights_only=True)
+    for change, message in (
+        ({"format_version": 0}, "format version 0; this dlbio reads version 1"),
+        ({"featurization_version": 0}, "molecule features of version 0"),
+        ({"arch": "mpnn"}, "the weights do not fit a 'mpnn' model"),
+        ({"format": "dlbio.tile_classifier"}, "is not a dlbio molecule model"),
+    ):
+        torch.save(saved | change, tmp_path / "changed.pt")
+        with pytest.raises(InputError, match=f"changed.pt'.*{message}"):
+            load_molecule_model(tmp_path / "changed.pt", CPU)
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "pickled.pt")
+    with pytest.raises(InputError, match="pickled.pt' is not a molecule model readable with weights_only=True"):
+        load_molecule_model(tmp_path / "pickled.pt", CPU)
+    np.savez(tmp_path / "store.npz", images=np.zeros((1, 1, 2, 2), np.uint8))
+    with pytest.raises(InputError, match="store.npz' is not a fingerprint forest"):
+        load_molecule_model(tmp_path / "store.npz", CPU)
+    other = load_molecule_model(gine, CPU)
+    other.standardize = STANDARDIZE | {"tautomer": True}
+    with pytest.raises(InputError, match="standardises molecules with"):
+        list(
+            iter_predictions(
+                tmp_path / "any.csv", "smiles", None, {"a": [load_molecule_model(gine, CPU)], "b": [other]}
+            )
+        )

@@ -1,0 +1,207 @@
+"""Annotating query cells: model files, reference-space projection, inductive labelling, outputs."""
+
+import anndata as ad
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from dlbio.apply.cells import (
+    QUERY_PCS,
+    UNASSIGNED,
+    annotate,
+    label_cells,
+    load_models,
+    load_query,
+    with_query,
+)
+from dlbio.data.cells import load_reference, prepare_cell_dataset, save_reference
+from dlbio.errors import InputError
+from dlbio.models.gnn import NodeClassifier
+from dlbio.models.registry import CELL_GNNS
+from dlbio.train.baseline import fit_logistic, load_logistic, save_logistic
+from dlbio.train.gnn import (
+    MODEL_FORMAT,
+    fit_node_classifier,
+    load_node_classifier,
+    predict_nodes,
+    save_node_classifier,
+)
+
+CPU = torch.device("cpu")
+GNN = {"hidden": 32, "layers": 2, "dropout": 0.3, "heads": 4}  # NodeClassifier's settings
+TRAIN = GNN | {"lr": 0.01, "weight_decay": 5e-4, "max_epochs": 80, "patience": 15}
+TRAINED = ("gcn", "sage")
+
+
+@pytest.fixture(scope="module")
+def trained(pbmc, tmp_path_factory):
+    """pbmc68k_reduced: 500 cells prepared as the reference, the other 200 as a labelled query; a GCN, a
+    GraphSAGE and the logistic baseline trained on the reference and saved."""
+    tmp = tmp_path_factory.mktemp("query")
+    held_out = np.zeros(pbmc.n_obs, dtype=bool)
+    held_out[np.random.default_rng(0).permutation(pbmc.n_obs)[:200]] = True
+    pbmc[~held_out].write_h5ad(tmp / "reference.h5ad")
+    pbmc[held_out].write_h5ad(tmp / "query.h5ad")
+    cfg = {
+        "h5ad": str(tmp / "reference.h5ad"),
+        "label_key": "bulk_labels",
+        "seed": 0,
+        "preprocess": {"input": "normalized", "target_sum": 1e4, "n_top_genes": None, "scale": True,
+                       "scale_max": 10, "n_pcs": 30},
+        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union"},
+        "split": {"val": 0.2, "test": 0.2},
+    }  # fmt: skip
+    tensors, cells, reference = prepare_cell_dataset("pbmc", cfg)
+    save_reference(reference, tmp / "reference.npz")
+    graph = Data(**tensors)
+    paths = {}
+    for arch in TRAINED:
+        model, _ = fit_node_classifier(arch, graph, TRAIN, CPU, seed=0)
+        paths[arch] = tmp / f"{arch}.pt"
+        save_node_classifier(model, arch, TRAIN, paths[arch])
+    train = tensors["train_mask"].numpy()
+    logistic = fit_logistic(tensors["x"].numpy()[train], tensors["y"].numpy()[train], C=1.0, max_iter=1000, seed=0)
+    paths["logreg"] = tmp / "logreg.npz"
+    save_logistic(logistic, paths["logreg"])
+    return {"tmp": tmp, "graph": graph, "reference": load_reference(tmp / "reference.npz"), "paths": paths}
+
+
+def reference_test_accuracy(model, graph):
+    proba = (
+        model.predict_proba(graph.x.numpy()) if hasattr(model, "predict_proba") else predict_nodes(model, graph, CPU)[0]
+    )
+    test = graph.test_mask.numpy()
+    return float(np.mean(proba.argmax(1)[test] == graph.y.numpy()[test]))
+
+
+def test_held_out_query_is_labelled_about_as_well_as_the_reference_test_cells(trained):
+    models = load_models(trained["paths"], trained["reference"])
+    query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized", key="cells.pbmc.query")
+    table, metrics = annotate(
+        query, trained["reference"], trained["graph"], models, "query.h5ad", min_shared_fraction=0.5,
+        label_key="bulk_labels",
+    )  # fmt: skip
+    metrics = metrics.set_index("model")
+    for name, model in models.items():
+        expected = reference_test_accuracy(model, trained["graph"])
+        assert expected > 0.6
+        assert metrics.loc[name, "accuracy"] == pytest.approx(expected, abs=0.1), name
+        assert metrics.loc[name, "n_labelled"] == 200 and metrics.loc[name, "unassigned"] == 0
+    assert {"macro_f1", "f1/CD19+ B", "unknown_labels"} <= set(metrics.columns)
+    assert list(table.columns) == ["cell", "model", "predicted", "confidence", "label"] and len(table) == 3 * 200
+
+
+def test_annotated_query_is_written_with_predictions_and_reference_pcs(trained, tmp_path):
+    models = load_models({"sage": trained["paths"]["sage"]}, trained["reference"])
+    query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized")
+    table, metrics = annotate(query, trained["reference"], trained["graph"], models, "q.h5ad", min_shared_fraction=0.5)
+    assert metrics is None and "label" not in table
+    query.write_h5ad(tmp_path / "annotated.h5ad")
+    back = ad.read_h5ad(tmp_path / "annotated.h5ad")
+    assert back.obsm[QUERY_PCS].shape == (200, 30)
+    assert list(back.obs["sage_prediction"].astype(str)) == list(table["predicted"])
+    assert np.allclose(back.obs["sage_confidence"], table["confidence"], atol=1e-4)
+
+
+def test_a_query_cell_is_labelled_the_same_alone_or_with_others(trained):
+    models = load_models({"gcn": trained["paths"]["gcn"]}, trained["reference"])
+    query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized")
+    full, _ = annotate(query, trained["reference"], trained["graph"], models, "q", min_shared_fraction=0.5)
+    part, _ = annotate(query[:7].copy(), trained["reference"], trained["graph"], models, "q", min_shared_fraction=0.5)
+    assert np.allclose(part["confidence"], full["confidence"][:7], atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", CELL_GNNS)
+def test_appending_query_cells_leaves_the_reference_outputs_unchanged(trained, arch):
+    torch.manual_seed(0)
+    graph, reference = trained["graph"], trained["reference"]
+    model = NodeClassifier(arch, 30, 10, **GNN).eval()
+    x_query = np.random.default_rng(0).normal(size=(50, 30)).astype(np.float32)
+    alone = predict_nodes(model, graph, CPU)[0]
+    joint = with_query(graph, x_query, reference)
+    assert joint.num_nodes == graph.num_nodes + 50 and joint.num_edges == graph.num_edges + 50 * reference["k"]
+    assert np.allclose(predict_nodes(model, joint, CPU)[0][: graph.num_nodes], alone, atol=1e-6)
+
+
+def test_threshold_turns_low_confidence_into_unassigned():
+    proba = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8]])
+    predicted, confidence = label_cells(proba, np.array(["a", "b"]), threshold=0.6)
+    assert list(predicted) == ["a", UNASSIGNED, "b"] and np.array_equal(confidence, [0.9, 0.55, 0.8])
+
+
+def test_query_contradicting_its_declared_input_is_an_error(trained):
+    with pytest.raises(InputError, match=r"config key 'cells.pbmc.query.input' is 'counts' but '.*query.h5ad' has neg"):
+        load_query(str(trained["tmp"] / "query.h5ad"), "counts", key="cells.pbmc.query")
+
+
+def test_query_with_too_few_shared_genes_is_an_error(trained):
+    query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized")
+    models = load_models({"logreg": trained["paths"]["logreg"]}, trained["reference"])
+    few = query[:, :100].copy()
+    with pytest.raises(InputError, match=r"'few.h5ad' shares 100 of the reference's 765 model genes \(13.1%\)"):
+        annotate(few, trained["reference"], trained["graph"], models, "few.h5ad", min_shared_fraction=0.5)
+
+
+def test_model_files_reload_to_identical_predictions(trained):
+    graph = trained["graph"]
+    x = graph.x.numpy()
+    for arch in TRAINED:
+        path = trained["paths"][arch]
+        saved = torch.load(path, weights_only=True)
+        assert saved["arch"] == arch and saved["format"] == MODEL_FORMAT and saved["in_dim"] == 30
+        model = load_node_classifier(path, arch, 30, 10)
+        rebuilt = NodeClassifier(arch, 30, 10, **GNN).eval()
+        rebuilt.load_state_dict(saved["state_dict"])
+        assert np.array_equal(predict_nodes(model, graph, CPU)[0], predict_nodes(rebuilt, graph, CPU)[0])
+    train = graph.train_mask.numpy()
+    fitted = fit_logistic(x[train], graph.y.numpy()[train], C=1.0, max_iter=1000, seed=0)
+    assert np.array_equal(load_logistic(trained["paths"]["logreg"], 30, 10).predict_proba(x), fitted.predict_proba(x))
+
+
+def test_model_file_of_another_architecture_or_format_is_refused(trained, tmp_path):
+    gcn, logreg = trained["paths"]["gcn"], trained["paths"]["logreg"]
+    with pytest.raises(InputError, match=r"gcn.pt' holds a model with arch = 'gcn', expected 'sage'"):
+        load_node_classifier(gcn, "sage")
+    with pytest.raises(InputError, match=r"gcn.pt' holds a model with n_classes = 10, expected 7"):
+        load_node_classifier(gcn, "gcn", 30, 7)
+    saved = torch.load(gcn, weights_only=True)
+    torch.save(saved["state_dict"], tmp_path / "bare.pt")
+    with pytest.raises(InputError, match="bare.pt' is not a cell GNN model file of this version"):
+        load_node_classifier(tmp_path / "bare.pt")
+    torch.save(saved | {"format": MODEL_FORMAT - 1}, tmp_path / "old.pt")
+    with pytest.raises(InputError, match=rf"old.pt' is a cell GNN model file of format {MODEL_FORMAT - 1}"):
+        load_node_classifier(tmp_path / "old.pt")
+    torch.save(saved | {"arch": "sage"}, tmp_path / "relabelled.pt")
+    with pytest.raises(InputError, match="relabelled.pt': the weights do not fit a 'sage' model"):
+        load_node_classifier(tmp_path / "relabelled.pt")
+    with pytest.raises(InputError, match="logreg.npz' cannot be read as a cell GNN model file"):
+        load_node_classifier(logreg)
+    with pytest.raises(InputError, match="gcn.pt' is not a logistic-regression model file"):
+        load_logistic(gcn)
+    with pytest.raises(InputError, match=r"logreg.npz' holds a model with n_features = 30, expected 20"):
+        load_logistic(logreg, 20)
+    with pytest.raises(InputError, match=r"gcn.pt' holds a model with arch = 'gcn', expected 'gat'"):
+        load_models({"gat": gcn}, trained["reference"])
+
+
+def test_unlabeled_reference_cells_are_labelled_by_the_trained_models(pbmc, tmp_path):
+    adata = pbmc.copy()
+    adata.obs["bulk_labels"] = adata.obs["bulk_labels"].astype(object)
+    adata.obs.iloc[:40, adata.obs.columns.get_loc("bulk_labels")] = None
+    adata.write_h5ad(tmp_path / "partly.h5ad")
+    cfg = {
+        "h5ad": str(tmp_path / "partly.h5ad"),
+        "label_key": "bulk_labels",
+        "seed": 0,
+        "preprocess": {"input": "normalized", "n_top_genes": None, "scale": False, "scale_max": None, "n_pcs": 20,
+                       "target_sum": 1e4},
+        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union"},
+        "split": {"val": 0.2, "test": 0.2},
+    }  # fmt: skip
+    tensors, cells, reference = prepare_cell_dataset("partly", cfg)
+    graph = Data(**tensors)
+    model, _ = fit_node_classifier("sage", graph, TRAIN | {"max_epochs": 5}, CPU, seed=0)
+    proba = predict_nodes(model, graph, CPU)[0]
+    predicted, _ = label_cells(proba[:40], reference["classes"], threshold=0.0)
+    assert (cells["split"][:40] == "unlabeled").all() and set(predicted) <= set(reference["classes"])
