@@ -155,11 +155,8 @@ def cells_query_model_names(dataset):
 
 
 def cells_query_models(wildcards):
-    """Replicate 0 of every model of the dataset (GNN weights .pt, the logistic baseline .npz)."""
-    return [
-        f"results/cells/{wildcards.dataset}/{model}/rep0/model.{'npz' if model == CELL_BASELINE else 'pt'}"
-        for model in cells_query_model_names(wildcards.dataset)
-    ]
+    """Replicate 0 of every model of the dataset, in the order of ``cells_query_model_names``."""
+    return [files[0] for files in replicate_models("cells")(wildcards).values()]
 
 
 def cells_query_settings(wildcards):

@@ -93,6 +93,15 @@ def test_dmpnn_refuses_one_way_edges():
         reverse_edges(torch.tensor([[0, 1, 1], [1, 0, 2]]), 3)
 
 
+def test_dmpnn_takes_a_molecule_without_bonds():
+    methane, mol = hand_made_molecule("C"), hand_made_molecule()
+    assert methane.edge_index.shape == (2, 0)
+    model = DMPNNPredictor(mol.x.size(1), mol.edge_attr.size(1), 1, PARAMS).eval()
+    out = model(Batch.from_data_list([methane, mol]))
+    assert out.shape == (2, 1) and torch.isfinite(out).all()
+    assert torch.allclose(out[0], model(Batch.from_data_list([methane]))[0])
+
+
 @pytest.mark.parametrize("aggregation", ["sum", "mean", "norm"])
 def test_dmpnn_output_does_not_depend_on_atom_or_bond_order(aggregation):
     mol = hand_made_molecule()
