@@ -1,8 +1,8 @@
 """dlbio's molecule models versus chemprop 2.3 (D-MPNN), side by side: test RMSE and training time.
 
     .venv/bin/python benchmarks/molecules_vs_chemprop.py [--seeds 0 1 2] [--threads 2]
-        [--datasets chembl_cmet b3db_logbb] [--models dmpnn dmpnn-h200 mpnn gine attentivefp fp_rf]
-        [--out runs.tsv]
+        [--datasets chembl_cmet b3db_logbb] [--models dmpnn dmpnn-e40 dmpnn-h200 mpnn gine attentivefp fp_rf]
+        [--out runs.tsv [--resume]]
 
 chemprop is not a dlbio dependency: the first run installs ``torch==2.13.0``, ``chemprop==2.3.1`` and
 ``qc-b3db==1.1.1`` into a throwaway venv, ``benchmarks/.venv-chemprop`` (git-ignored, ≈ 1.7 GB; ``--venv``
@@ -20,8 +20,8 @@ Both tools get the same molecules (dlbio's standardised SMILES), the same train/
 (chemprop's ``--splits-column``) and the same seeds (chemprop's ``--pytorch-seed``). chemprop runs its
 defaults (D-MPNN, hidden 300, depth 3, 50 epochs, Noam-like learning rate, best validation epoch kept);
 dlbio runs each model of ``--models`` with the demo entry's ``gnn`` settings, except the D-MPNN, which runs
-the chemprop-like settings of ``RECIPES`` below (``dmpnn``: chemprop's sizes; ``dmpnn-h200``: the same, 200
-wide, ~2× cheaper); ``fp_rf`` is dlbio's Morgan-fingerprint random forest.
+the chemprop-like settings of ``RECIPES`` below (``dmpnn``: chemprop's sizes and 50 epochs; ``dmpnn-e40``: 40
+epochs; ``dmpnn-h200``: 200 wide, ~2× cheaper); ``fp_rf`` is dlbio's Morgan-fingerprint random forest.
 Both use ``--threads`` torch threads (chemprop through ``OMP_NUM_THREADS``). Times: the wall clock and
 the CPU seconds (all threads) of one training run: chemprop's whole ``chemprop train`` command (start-up,
 featurisation, training, test predictions), dlbio's featurisation + training + predictions in-process.
@@ -69,7 +69,11 @@ DMPNN = {
     "max_epochs": 50,
     "patience": 50,
 }
-RECIPES = {"dmpnn": ("dmpnn", DMPNN), "dmpnn-h200": ("dmpnn", DMPNN | {"hidden": 200})}
+RECIPES = {
+    "dmpnn": ("dmpnn", DMPNN),
+    "dmpnn-e40": ("dmpnn", DMPNN | {"max_epochs": 40, "patience": 40}),
+    "dmpnn-h200": ("dmpnn", DMPNN | {"hidden": 200}),
+}
 
 
 def ensure_venv(venv):
@@ -193,29 +197,30 @@ def settings(model, entry):
     )
 
 
-def summarise(rows):
+def summarise(rows, datasets, methods, seeds):
+    """One line per dataset and method (in the order asked): RMSE mean ± std over seeds, mean times, speed-ups."""
     table = pd.DataFrame(rows)
+    table = table[table.dataset.isin(datasets) & table.method.isin(methods) & table.seed.isin(seeds)]
+    reference = table[table.method == "chemprop"].groupby("dataset")[["wall", "cpu"]].mean()
     out = []
-    for (dataset, method), g in table.groupby(["dataset", "method"], sort=False):
-        out.append(
-            {
+    for dataset in datasets:
+        for method in methods:
+            g = table[(table.dataset == dataset) & (table.method == method)].sort_values("seed")
+            if g.empty:
+                continue
+            line = {
                 "dataset": dataset,
                 "method": method,
                 "test RMSE": f"{g.rmse.mean():.3f} ± {g.rmse.std(ddof=0):.3f}",
                 "per seed": " / ".join(f"{v:.3f}" for v in g.rmse),
                 "wall s": f"{g.wall.mean():.1f}",
                 "CPU s": f"{g.cpu.mean():.1f}",
-                "settings": g.settings.iloc[0],
             }
-        )
-    summary = pd.DataFrame(out)
-    for dataset, g in summary.groupby("dataset", sort=False):
-        ref = table[(table.dataset == dataset) & (table.method == "chemprop")]
-        if len(ref):
-            runs = table[table.dataset == dataset].groupby("method", sort=False)
-            summary.loc[g.index, "× faster (wall)"] = [f"{ref.wall.mean() / w:.1f}" for w in runs.wall.mean()]
-            summary.loc[g.index, "× faster (CPU)"] = [f"{ref.cpu.mean() / c:.1f}" for c in runs.cpu.mean()]
-    return table, summary
+            if dataset in reference.index:
+                line["× faster (wall)"] = f"{reference.wall[dataset] / g.wall.mean():.1f}"
+                line["× faster (CPU)"] = f"{reference.cpu[dataset] / g.cpu.mean():.1f}"
+            out.append(line | {"settings": g.settings.iloc[0]})
+    return pd.DataFrame(out)
 
 
 def main():
@@ -223,10 +228,13 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every run (default 2)")
     parser.add_argument("--datasets", nargs="+", default=["chembl_cmet", "b3db_logbb"])
-    parser.add_argument("--models", nargs="+", default=["dmpnn", "dmpnn-h200", "mpnn", "gine", "attentivefp", "fp_rf"])
+    parser.add_argument(
+        "--models", nargs="+", default=["dmpnn", "dmpnn-e40", "dmpnn-h200", "mpnn", "gine", "attentivefp", "fp_rf"]
+    )
     parser.add_argument("--no-chemprop", action="store_true", help="dlbio's models only")
     parser.add_argument("--venv", type=Path, default=VENV)
-    parser.add_argument("--out", type=Path, help="also write every run to this TSV")
+    parser.add_argument("--out", type=Path, help="also write every run to this TSV, as it ends")
+    parser.add_argument("--resume", action="store_true", help="keep the runs already in --out, do the others")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     python = ensure_venv(args.venv)
@@ -235,6 +243,10 @@ def main():
     load = os.getloadavg()[0]
     start = time.perf_counter()
     rows = []
+    if args.resume and args.out and args.out.exists():
+        rows = pd.read_csv(args.out, sep="\t").to_dict("records")
+    done = {(r["dataset"], r["method"], r["seed"]) for r in rows}
+    methods = ([] if args.no_chemprop else ["chemprop"]) + args.models
     with tempfile.TemporaryDirectory(prefix="chemprop_bench_") as tmp:
         for name in args.datasets:
             entry = entries[name]
@@ -250,8 +262,9 @@ def main():
             kept[["smiles", target, "split"]].to_csv(csv, index=False)
             test = kept.loc[kept["split"] == "test", ["smiles", target]]
             for seed in args.seeds:
-                methods = ([] if args.no_chemprop else ["chemprop"]) + args.models
                 for method in methods:
+                    if (name, method, seed) in done:
+                        continue
                     if method == "chemprop":
                         result = run_chemprop(python, csv, target, test, seed, args.threads, workdir)
                     else:
@@ -260,16 +273,16 @@ def main():
                         dict(zip(["dataset", "method", "seed", "rmse", "wall", "cpu"], [name, method, seed, *result]))
                     )
                     rows[-1]["settings"] = settings(method, entry)
+                    if args.out:
+                        pd.DataFrame(rows).to_csv(args.out, sep="\t", index=False)
                     print(
                         f"  seed {seed} {method:12s} RMSE {result[0]:.3f}  {result[1]:6.1f} s wall  {result[2]:6.1f} s CPU"
                     )
                     sys.stdout.flush()
-    table, summary = summarise(rows)
-    if args.out:
-        table.to_csv(args.out, sep="\t", index=False)
+    summary = summarise(rows, args.datasets, methods, args.seeds)
     print(
         f"\n{os.cpu_count()} CPUs, {args.threads} torch threads per run, seeds {args.seeds}; load average "
-        f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - start:.0f} s in all\n"
+        f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - start:.0f} s in this call\n"
     )
     if startup is not None:
         print(f"chemprop's times include its start-up: importing its command line took {startup:.1f} s wall\n")
