@@ -5,16 +5,27 @@ rule cells_prepare:
         graph="results/cells/{dataset}/graph.pt",
         cells="results/cells/{dataset}/cells.tsv",
         reference="results/cells/{dataset}/reference.npz",
+        fit="results/cells/{dataset}/embedding_fit.tsv",
+        figure=report(
+            "results/cells/{dataset}/embedding_fit.png",
+            caption="captions/cells_embedding_fit.rst",
+            category="Single cells",
+            subcategory="{dataset}",
+            labels={"model": "preprocessing", "figure": "embedding fit"},
+        ),
     log:
         "logs/cells/{dataset}/prepare.log",
     benchmark:
         "results/cells/{dataset}/prepare.benchmark.tsv"
     conda:
         "../envs/cells.yaml"
-    threads: 1
+    threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        gpu=lambda wildcards: int(
+            config["cells"][wildcards.dataset]["preprocess"]["embedding"] == "autoencoder"
+        ),
+        mem_mb=grows_with_input(3000, 5),
+        runtime=grows_with_input(20, 0.005),
     params:
         entry=entry_keys(
             "cells",
@@ -22,10 +33,12 @@ rule cells_prepare:
             "h5ad",
             "label_key",
             "seed",
+            "batch_key",
             "preprocess",
             "graph",
             "split",
         ),
+        device=config["device"],
     script:
         "../scripts/cells_prepare.py"
 
@@ -72,8 +85,8 @@ rule cells_train_gnn:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        mem_mb=grows_with_input(3000, 6),
+        runtime=grows_with_input(60, 0.1),
     params:
         gnn=cells_gnn_settings,
         replicate=replicate_settings("cells"),
@@ -109,8 +122,8 @@ rule cells_baseline:
         "../envs/cells.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        runtime=lambda wildcards, attempt: 15 * attempt,
+        mem_mb=grows_with_input(2000, 2),
+        runtime=grows_with_input(15, 0.02),
     params:
         baseline=lambda wildcards: config["cells"][wildcards.dataset]["baseline"],
         replicate=replicate_settings("cells"),
@@ -167,8 +180,8 @@ rule cells_annotate:
         "../envs/cells.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=grows_with_input(3000, 5),
+        runtime=grows_with_input(30, 0.02),
     params:
         source=lambda wildcards: cells_queries(wildcards.dataset)[wildcards.query],
         query=cells_query_settings,

@@ -1,3 +1,4 @@
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from dlbio.models.registry import (
     MOLECULE_BASELINE,
     MOLECULE_MODELS,
 )
+from dlbio.resources import matrix_megabytes
 
 BUILTIN_PREFIX = "scanpy:"
 MOLECULE_BUILTIN_PREFIX = "rdkit:"
@@ -48,6 +50,17 @@ def route_by_resources():
                 step.resources.update(
                     Resources({key: value for key, value in routed if key not in own})
                 )
+
+
+def grows_with_input(base, per_mb):
+    """A resource (mem_mb or runtime minutes) of ``base + per_mb`` × the job's input megabytes (an .h5ad counts
+    its matrix's size in memory), times the attempt: a big input asks for enough on its first attempt."""
+
+    def resource(wildcards, input, attempt):
+        megabytes = sum(matrix_megabytes(path) for path in input)
+        return math.ceil((base + per_mb * megabytes) * attempt)
+
+    return resource
 
 
 def entry_keys(section, wildcard, *keys):

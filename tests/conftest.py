@@ -53,4 +53,10 @@ def preprocess_params():
         "scale": True,
         "scale_max": 10,
         "n_pcs": 20,
-    }
+        "embedding": "pca",
+        "integration": "none",
+        "autoencoder": {
+            "hidden": 64, "noise": 0.2, "lr": 0.001, "weight_decay": 0.0, "batch_size": 64, "max_epochs": 30,
+            "patience": 5, "val_fraction": 0.1,
+        },
+    }  # fmt: skip

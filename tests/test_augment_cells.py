@@ -30,7 +30,7 @@ from test_workflow import snakemake
 CPU = torch.device("cpu")
 GAN = {"iterations": 3, "batch_size": 8, "hidden": 8, "layers": 1, "nz": 4, "lr": None, "n_critic": None,
        "balanced": True}
-GRAPH = {"k": 5, "metric": "euclidean", "symmetrize": "union"}
+GRAPH = {"k": 5, "metric": "euclidean", "symmetrize": "union", "method": "exact"}
 GNN = {"hidden": 8, "layers": 2, "dropout": 0.5, "heads": 2, "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 5,
        "patience": 5}
 BASELINE = {"C": 1.0, "max_iter": 200}

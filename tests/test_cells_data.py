@@ -94,13 +94,14 @@ def test_unlabeled_cells_are_graph_nodes_outside_every_split(pbmc, tmp_path):
     cfg = {
         "h5ad": path,
         "label_key": "bulk_labels",
+        "batch_key": None,
         "seed": 0,
-        "preprocess": {"input": "normalized", "n_top_genes": None, "scale": False, "scale_max": None, "n_pcs": 20,
+        "preprocess": {"input": "normalized", "embedding": "pca", "integration": "none", "n_top_genes": None, "scale": False, "scale_max": None, "n_pcs": 20,
                        "target_sum": 1e4},
-        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union"},
+        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union", "method": "exact"},
         "split": {"val": 0.2, "test": 0.2},
     }  # fmt: skip
-    tensors, cells, reference = prepare_cell_dataset("sim", cfg)
+    tensors, cells, reference, _ = prepare_cell_dataset("sim", cfg)
     unlabeled = (cells["split"] == "unlabeled").to_numpy()
     assert unlabeled.sum() == 32 and (cells["label"][unlabeled] == UNLABELED).all()
     assert (tensors["y"][unlabeled] == -1).all() and (tensors["y"][~unlabeled] >= 0).all()
@@ -125,10 +126,12 @@ def test_label_na_is_a_label_not_a_missing_one(tmp_path):
 
 def test_counts_preprocessing_applies_qc_hvg_and_pca(counts_h5ad, preprocess_params):
     adata = load_cells(str(counts_h5ad), "cell_type")
-    out, _ = preprocess(adata, preprocess_params, 0)
-    assert out.obsm["X_pca"].shape == (adata.n_obs, 20)
+    n_obs = adata.n_obs
+    out, _, history = preprocess(adata, preprocess_params, 0)
+    assert out.obsm["X_embedding"].shape == (n_obs, 20) and out.obsm["X_embedding"].dtype == np.float32
     assert out.n_vars == 200
-    assert abs(out.X.mean()) < 1e-3
+    assert np.allclose(np.asarray(out.X).std(axis=0, ddof=1), 1, atol=0.05)  # unit variance, not centred
+    assert len(history) == 20 and history["variance_ratio"].is_monotonic_decreasing
 
 
 KEY = "cells.x.preprocess.input"
@@ -198,15 +201,16 @@ def dataset_config(h5ad, preprocess_params, **graph):
     return {
         "h5ad": h5ad,
         "label_key": "cell_type",
+        "batch_key": None,
         "seed": 0,
         "preprocess": preprocess_params,
-        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union"} | graph,
+        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union", "method": "exact"} | graph,
         "split": {"val": 0.2, "test": 0.2},
     }
 
 
 def test_prepared_graph_round_trips_as_tensors(counts_h5ad, preprocess_params, tmp_path):
-    tensors, cells, _ = prepare_cell_dataset("sim", dataset_config(str(counts_h5ad), preprocess_params))
+    tensors, cells, _, _ = prepare_cell_dataset("sim", dataset_config(str(counts_h5ad), preprocess_params))
     save_tensors(tensors, tmp_path / "graph.pt")
     cells.to_csv(tmp_path / "cells.tsv", sep="\t", index=False)
     data, table, classes = load_cell_graph(tmp_path / "graph.pt", tmp_path / "cells.tsv")
@@ -231,13 +235,13 @@ def test_prepare_errors_name_the_dataset(counts_h5ad, preprocess_params):
 
 def donor_graph(adata, split, label_key="cell_type"):
     """Graph of a preprocessed AnnData with the given split settings."""
-    return build_cell_graph(adata, label_key, {"k": 10, "metric": "euclidean", "symmetrize": "union"}, split, 0)
+    return build_cell_graph(adata, label_key, {"k": 10, "metric": "euclidean", "symmetrize": "union", "method": "exact"}, split, 0)
 
 
 @pytest.fixture
 def donors(counts_h5ad, preprocess_params):
     """The simulation preprocessed, its cells spread over donors d0..d3 (``obs['donor']``)."""
-    adata, _ = preprocess(load_cells(str(counts_h5ad), "cell_type"), preprocess_params, 0)
+    adata, _, _ = preprocess(load_cells(str(counts_h5ad), "cell_type"), preprocess_params, 0)
     adata.obs["donor"] = [f"d{i % 4}" for i in range(adata.n_obs)]
     return adata
 
@@ -266,7 +270,7 @@ def test_obs_split_errors_name_the_key(donors):
 def reference_counts(counts_h5ad, preprocess_params):
     """The simulated counts, their prepared graph tensors and reference."""
     adata = load_cells(str(counts_h5ad), "cell_type")
-    tensors, _, reference = prepare_cell_dataset("sim", dataset_config(str(counts_h5ad), preprocess_params))
+    tensors, _, reference, _ = prepare_cell_dataset("sim", dataset_config(str(counts_h5ad), preprocess_params))
     return adata, tensors, reference
 
 
@@ -287,7 +291,7 @@ def test_reference_of_another_format_or_kind_is_refused(reference_counts, tmp_pa
     with pytest.raises(InputError, match=rf"new.npz' is a cell reference of format {REFERENCE_FORMAT + 1}"):
         load_reference(tmp_path / "new.npz")
     save_reference({k: v for k, v in reference.items() if k != "bandwidth"}, tmp_path / "old.npz")
-    with pytest.raises(InputError, match="old.npz' is not a cell reference of format 1: it lacks bandwidth"):
+    with pytest.raises(InputError, match=rf"old.npz' is not a cell reference of format {REFERENCE_FORMAT}: it lacks bandwidth"):
         load_reference(tmp_path / "old.npz")
     (tmp_path / "text.npz").write_text("not an npz")
     with pytest.raises(InputError, match="text.npz' cannot be read as a cell reference .npz"):

@@ -46,13 +46,14 @@ def trained(pbmc, tmp_path_factory):
     cfg = {
         "h5ad": str(tmp / "reference.h5ad"),
         "label_key": "bulk_labels",
+        "batch_key": None,
         "seed": 0,
-        "preprocess": {"input": "normalized", "target_sum": 1e4, "n_top_genes": None, "scale": True,
+        "preprocess": {"input": "normalized", "embedding": "pca", "integration": "none", "target_sum": 1e4, "n_top_genes": None, "scale": True,
                        "scale_max": 10, "n_pcs": 30},
-        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union"},
+        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union", "method": "exact"},
         "split": {"val": 0.2, "test": 0.2},
     }  # fmt: skip
-    tensors, cells, reference = prepare_cell_dataset("pbmc", cfg)
+    tensors, cells, reference, _ = prepare_cell_dataset("pbmc", cfg)
     save_reference(reference, tmp / "reference.npz")
     graph = Data(**tensors)
     paths = {}
@@ -193,13 +194,14 @@ def test_unlabeled_reference_cells_are_labelled_by_the_trained_models(pbmc, tmp_
     cfg = {
         "h5ad": str(tmp_path / "partly.h5ad"),
         "label_key": "bulk_labels",
+        "batch_key": None,
         "seed": 0,
-        "preprocess": {"input": "normalized", "n_top_genes": None, "scale": False, "scale_max": None, "n_pcs": 20,
+        "preprocess": {"input": "normalized", "embedding": "pca", "integration": "none", "n_top_genes": None, "scale": False, "scale_max": None, "n_pcs": 20,
                        "target_sum": 1e4},
-        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union"},
+        "graph": {"k": 10, "metric": "euclidean", "symmetrize": "union", "method": "exact"},
         "split": {"val": 0.2, "test": 0.2},
     }  # fmt: skip
-    tensors, cells, reference = prepare_cell_dataset("partly", cfg)
+    tensors, cells, reference, _ = prepare_cell_dataset("partly", cfg)
     graph = Data(**tensors)
     model, _ = fit_node_classifier("sage", graph, TRAIN | {"max_epochs": 5}, CPU, seed=0)
     proba = predict_nodes(model, graph, CPU)[0]

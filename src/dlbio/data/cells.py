@@ -8,17 +8,27 @@ import logging
 import math
 import zipfile
 
+import harmonypy
 import numpy as np
 import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 import torch
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import kneighbors_graph
+from pynndescent import NNDescent
+from sklearn.neighbors import NearestNeighbors
 from torch_geometric.data import Data
 
 from dlbio.errors import InputError, require_file
 from dlbio.io import load_tensors
+from dlbio.figures import plt
+from dlbio.train.autoencoder import (
+    autoencoder_arrays,
+    autoencoder_from_arrays,
+    encode,
+    fit_autoencoder,
+    plot_autoencoder_history,
+)
 
 BUILTIN_PREFIX = "scanpy:"
 
@@ -42,8 +52,9 @@ INPUT_SAMPLE_CELLS = 10_000  # cells checked against preprocess.input (a seeded 
 # (UMIs) lie above it, typically in the thousands.
 RAW_MIN_MEDIAN_TOTAL = 500
 UNLABELED = ""  # label of reference cells without one: split 'unlabeled', never trained or scored on
-REFERENCE_FORMAT = 1  # version of the reference .npz; a file of another version is refused
+REFERENCE_FORMAT = 2  # version of the reference .npz; a file of another version is refused
 QUERY_CHUNK = 16_384  # query cells scaled and projected at a time (bounds the dense memory)
+RECALL_SAMPLE = 1_000  # cells whose approximate neighbours are checked against exact search
 log = logging.getLogger(__name__)
 
 
@@ -128,41 +139,104 @@ def check_declared_input(adata, declared, source, key="preprocess.input"):
         )
 
 
-def preprocess(adata, params, seed):
-    """QC/normalise (``input: counts``) or take normalised data, then HVG, scale and PCA.
+def quality_control(adata, params):
+    """Raw counts → QC-filtered cells and genes, normalised to ``target_sum`` and log1p-transformed (in place)."""
+    sc.pp.filter_cells(adata, min_genes=params["min_genes"])
+    if params["max_pct_mt"] is not None:
+        adata.var["mt"] = adata.var_names.str.startswith(params["mt_prefix"])
+        sc.pp.calculate_qc_metrics(adata, qc_vars=["mt"], percent_top=None, log1p=False, inplace=True)
+        adata._inplace_subset_obs(adata.obs["pct_counts_mt"].to_numpy() <= params["max_pct_mt"])
+    if adata.n_obs == 0:
+        raise InputError("QC removed every cell; lower preprocess.min_genes or raise preprocess.max_pct_mt")
+    sc.pp.filter_genes(adata, min_cells=params["min_cells"])
+    sc.pp.normalize_total(adata, target_sum=params["target_sum"])
+    sc.pp.log1p(adata)
 
-    The input should have passed :func:`check_declared_input`. Returns a new AnnData holding the PCs
-    in ``obsm['X_pca']`` and the reference: the input kind, the genes normalised over (``genes``),
-    ``target_sum``, the genes the PCs read (``features``: the HVGs), the scaling mean/std/clip and the
-    PCA mean and components, as arrays (:func:`project_query` applies them to new cells).
+
+def scale_sparse_aware(adata, scale_max):
+    """Scale every gene to unit variance without centring, so a sparse matrix stays sparse (in place).
+
+    Values are first clipped to ``mean ± scale_max · std`` (stored values only for sparse data): the PCs
+    of the result equal those of ``sc.pp.scale(max_value=scale_max)`` followed by PCA, which centres.
+    A gene whose mean exceeds ``scale_max`` std would also clip its zeros there; those are counted in the log.
+    Returns the gene means, stds and the clip bounds (in the input's units).
     """
-    adata = adata.copy()
+    sc.pp.scale(adata, zero_center=False)
+    mean, std = adata.var["mean"].to_numpy(), adata.var["std"].to_numpy()
+    clip = np.inf if scale_max is None else scale_max
+    lower, upper = mean / std - clip, mean / std + clip
+    x = adata.X
+    if sp.issparse(x):
+        np.clip(x.data, lower[x.indices], upper[x.indices], out=x.data)
+        unclipped_zeros = int((lower > 0).sum())
+        if unclipped_zeros:
+            log.info("%d genes have a mean above scale_max std: their zeros are not clipped", unclipped_zeros)
+    else:
+        np.clip(x, lower, upper, out=x)
+    return mean, std, clip
+
+
+def embed(adata, params, seed, device):
+    """The cells' embedding (``obsm['X_embedding']``, float32) and its reference arrays: the PCs of the scaled
+    matrix (``sc.pp.pca``'s covariance solver: sparse stays sparse, centring is implicit), or the bottleneck of
+    a denoising autoencoder trained on it (:func:`dlbio.train.autoencoder.fit_autoencoder`; its loss history
+    is returned too, else ``None``)."""
+    n_dims = params["n_pcs"]
+    if n_dims >= min(adata.n_obs, adata.n_vars):
+        raise InputError(
+            f"preprocess.n_pcs = {n_dims} must be smaller than the number of cells ({adata.n_obs}) and genes ({adata.n_vars})"
+        )
+    if params["embedding"] == "autoencoder":
+        settings = params["autoencoder"] | {"latent": n_dims}
+        model, history = fit_autoencoder(adata.X, settings, device, seed)
+        adata.obsm["X_embedding"] = encode(model, adata.X, device)
+        return autoencoder_arrays(model), history
+    sc.pp.pca(adata, n_comps=n_dims, svd_solver="covariance_eigh", random_state=seed)
+    adata.obsm["X_embedding"] = adata.obsm["X_pca"].astype(np.float32)
+    arrays = {
+        "pca_mean": np.asarray(adata.X.mean(axis=0), dtype=np.float32).ravel(),
+        "pca_components": np.asarray(adata.varm["PCs"].T, dtype=np.float32),
+    }
+    history = pd.DataFrame({"component": np.arange(1, n_dims + 1), "variance_ratio": adata.uns["pca"]["variance_ratio"]})
+    return arrays, history
+
+
+def integrate(adata, params, batch_key, seed):
+    """Harmony (harmonypy) on the embedding, per ``.obs[batch_key]``, when ``preprocess.integration`` asks (in place)."""
+    if params["integration"] == "none":
+        return
+    if batch_key is None:
+        raise InputError("preprocess.integration 'harmony' needs the dataset's batch_key (an .obs column)")
+    corrected = harmonypy.run_harmony(adata.obsm["X_embedding"], adata.obs, [batch_key], random_state=seed, verbose=False)
+    adata.obsm["X_embedding"] = np.asarray(corrected.Z_corr, dtype=np.float32)
+    log.info("harmony: embedding integrated over %d batches of '%s'", adata.obs[batch_key].nunique(), batch_key)
+
+
+def preprocess(adata, params, seed, batch_key=None, device="cpu"):
+    """QC/normalise (``input: counts``) or take normalised data, then HVGs (per batch with ``batch_key``), sparse-aware
+    scaling (:func:`scale_sparse_aware`), the embedding (:func:`embed`) and its optional integration.
+
+    ``adata`` is changed in place and returned (the embedding in ``obsm['X_embedding']``), with the reference —
+    the input kind, the genes normalised over (``genes``), ``target_sum``, the genes the embedding reads
+    (``features``: the HVGs), the scaling mean/std/clip and the embedding's arrays, which :func:`project_query`
+    applies to new cells — and the embedding's history table (PCA: variance ratios; autoencoder: losses).
+    The input should have passed :func:`check_declared_input`.
+    """
     if params["input"] == "counts":
-        sc.pp.filter_cells(adata, min_genes=params["min_genes"])
-        if params["max_pct_mt"] is not None:
-            adata.var["mt"] = adata.var_names.str.startswith(params["mt_prefix"])
-            sc.pp.calculate_qc_metrics(adata, qc_vars=["mt"], percent_top=None, log1p=False, inplace=True)
-            adata = adata[adata.obs["pct_counts_mt"] <= params["max_pct_mt"]].copy()
-        if adata.n_obs == 0:
-            raise InputError("QC removed every cell; lower preprocess.min_genes or raise preprocess.max_pct_mt")
-        sc.pp.filter_genes(adata, min_cells=params["min_cells"])
-        sc.pp.normalize_total(adata, target_sum=params["target_sum"])
-        sc.pp.log1p(adata)
+        quality_control(adata, params)
     genes = np.asarray(adata.var_names, dtype=str)
     if params["n_top_genes"] and params["n_top_genes"] < adata.n_vars:
-        sc.pp.highly_variable_genes(adata, n_top_genes=params["n_top_genes"], subset=True)
+        sc.pp.highly_variable_genes(adata, n_top_genes=params["n_top_genes"], batch_key=batch_key, subset=True)
+    adata.X = adata.X.astype(np.float32, copy=False)
     mean, std, clip = np.zeros(adata.n_vars), np.ones(adata.n_vars), np.inf
     if params["scale"]:
-        sc.pp.scale(adata, max_value=params["scale_max"])
-        mean, std = adata.var["mean"].to_numpy(), adata.var["std"].to_numpy()
-        clip = np.inf if params["scale_max"] is None else params["scale_max"]
-    n_pcs = params["n_pcs"]
-    if n_pcs >= min(adata.n_obs, adata.n_vars):
-        raise InputError(
-            f"preprocess.n_pcs = {n_pcs} must be smaller than the number of cells ({adata.n_obs}) and genes ({adata.n_vars})"
-        )
-    sc.pp.pca(adata, n_comps=n_pcs, random_state=seed)
-    log.info("preprocessed: %d cells x %d genes -> %d PCs", adata.n_obs, adata.n_vars, n_pcs)
+        mean, std, clip = scale_sparse_aware(adata, params["scale_max"])
+    arrays, history = embed(adata, params, seed, device)
+    integrate(adata, params, batch_key, seed)
+    log.info(
+        "preprocessed: %d cells x %d genes -> %d-dimensional %s embedding",
+        adata.n_obs, adata.n_vars, params["n_pcs"], params["embedding"],
+    )  # fmt: skip
     reference = {
         "format": np.int64(REFERENCE_FORMAT),
         "input": np.str_(params["input"]),
@@ -172,10 +246,23 @@ def preprocess(adata, params, seed):
         "scale_mean": mean.astype(np.float32),
         "scale_std": std.astype(np.float32),
         "scale_max": np.float64(clip),
-        "pca_mean": np.asarray(adata.X.mean(axis=0), dtype=np.float32).ravel(),
-        "pca_components": np.asarray(adata.varm["PCs"].T, dtype=np.float32),
+        "embedding": np.str_(params["embedding"]),
+        "integration": np.str_(params["integration"]),
+        **arrays,
     }
-    return adata, reference
+    return adata, reference, history
+
+
+def plot_embedding_history(history, path, title):
+    """The embedding's fit as an image: the autoencoder's loss curves or the PCs' explained variance ratios."""
+    if "epoch" in history:
+        return plot_autoencoder_history(history, path, title)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(history["component"], history["variance_ratio"])
+    ax.set(xlabel="principal component", ylabel="explained variance ratio", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def save_reference(reference, path):
@@ -185,9 +272,10 @@ def save_reference(reference, path):
 
 
 REFERENCE_KEYS = (
-    "format", "input", "genes", "target_sum", "features", "scale_mean", "scale_std", "scale_max",
-    "pca_mean", "pca_components", "classes", "k", "metric", "bandwidth",
+    "format", "input", "genes", "target_sum", "features", "scale_mean", "scale_std", "scale_max", "embedding",
+    "integration", "classes", "k", "metric", "bandwidth", "knn_method", "knn_recall",
 )  # fmt: skip
+EMBEDDING_KEYS = {"pca": ("pca_mean", "pca_components"), "autoencoder": ("ae_n_genes", "ae_hidden", "ae_latent")}
 
 
 def load_reference(path):
@@ -197,7 +285,8 @@ def load_reference(path):
             reference = {name: stored[name] for name in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise InputError(f"'{path}' cannot be read as a cell reference .npz: {err}") from err
-    missing = [name for name in REFERENCE_KEYS if name not in reference]
+    required = REFERENCE_KEYS + EMBEDDING_KEYS.get(str(reference.get("embedding", "pca")), ())
+    missing = [name for name in required if name not in reference]
     if missing:
         raise InputError(
             f"'{path}' is not a cell reference of format {REFERENCE_FORMAT}: it lacks {', '.join(missing)}"
@@ -224,14 +313,34 @@ def select_genes(x, genes, wanted):
     return x @ select
 
 
+def embedding_dims(reference):
+    """Dimensions of the reference's embedding."""
+    return int(reference["ae_latent"]) if reference["embedding"] == "autoencoder" else len(reference["pca_components"])
+
+
+def embedder(reference):
+    """``z`` (cells × features, scaled as the reference) → the reference's embedding, as a function."""
+    if reference["embedding"] == "autoencoder":
+        model = autoencoder_from_arrays(reference)
+        return lambda z: encode(model, z, "cpu")
+    mean, components = reference["pca_mean"], reference["pca_components"].T
+    return lambda z: (z - mean) @ components
+
+
 def project_query(adata, reference, min_shared_fraction, source, declared=None, key="query"):
-    """Query cells → the reference's PCs with the stored preprocessing (float32, cells × PCs).
+    """Query cells → the reference's embedding with the stored preprocessing (float32, cells × dimensions).
 
     The query's genes are matched by name to the reference's; missing ones are zero-filled and counted
     in the log. Fewer shared model genes (``features``) than ``min_shared_fraction`` is an error naming
     ``source``. ``declared`` (default: the reference's input) is the query's kind: raw ``counts`` are
     normalised to ``target_sum`` and log1p-transformed like the reference; query cells are not QC-filtered.
+    A harmony-integrated reference cannot place new cells (their batch correction is not a fixed map): an error.
     """
+    if reference["integration"] != "none":
+        raise InputError(
+            f"the reference was integrated with {reference['integration']} (preprocess.integration); its corrected "
+            f"embedding is no fixed map for new cells such as '{source}': prepare it with integration: none to map queries"
+        )
     declared = declared or reference["input"]
     features, genes = reference["features"], reference["genes"]
     query_genes = pd.Index(adata.var_names)
@@ -252,24 +361,72 @@ def project_query(adata, reference, min_shared_fraction, source, declared=None, 
         sc.pp.log1p(counts)
         x = counts.X
     x = select_genes(x, genes, features)
-    pcs = np.empty((adata.n_obs, reference["pca_components"].shape[0]), dtype=np.float32)
-    clip, components = reference["scale_max"], reference["pca_components"].T
+    mean, std, clip = reference["scale_mean"], reference["scale_std"], reference["scale_max"]
+    to_embedding = embedder(reference)
+    chunks = []
     for start in range(0, adata.n_obs, QUERY_CHUNK):
         block = x[start : start + QUERY_CHUNK]
         block = block.toarray() if sp.issparse(block) else np.asarray(block)
-        scaled = np.clip((block - reference["scale_mean"]) / reference["scale_std"], -clip, clip)
-        pcs[start : start + QUERY_CHUNK] = (scaled - reference["pca_mean"]) @ components
-    return pcs
+        z = np.clip(block / std, mean / std - clip, mean / std + clip)
+        chunks.append(np.asarray(to_embedding(z), dtype=np.float32))
+    return np.concatenate([np.empty((0, embedding_dims(reference)), dtype=np.float32), *chunks])
 
 
-def knn_distances(x, k, metric):
-    """Each row's ``k`` nearest other rows (scikit-learn, exact) as a CSR distance matrix, and the kernel
-    bandwidth: the median of these distances."""
+def _without_self(indices, distances, rows):
+    """Drop each row's own index from its neighbour lists (or, where absent, the farthest neighbour)."""
+    own = indices == np.asarray(rows)[:, None]
+    own[~own.any(axis=1), -1] = True
+    keep = ~own
+    k = indices.shape[1] - 1
+    return indices[keep].reshape(-1, k), distances[keep].reshape(-1, k)
+
+
+def exact_neighbours(x, k, metric, threads=1, rows=None):
+    """Indices and distances of the ``k`` nearest other rows of ``x`` for each row, or for each of ``rows`` (a
+    sample, searched by brute force), by scikit-learn's exact search."""
+    if rows is None:
+        index = NearestNeighbors(n_neighbors=k, metric=metric, n_jobs=threads).fit(x)
+        distances, indices = index.kneighbors()
+        return indices, distances
+    index = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute", n_jobs=threads).fit(x)
+    distances, indices = index.kneighbors(x[rows])
+    return _without_self(indices, distances, rows)
+
+
+def approximate_neighbours(x, k, metric, threads=1, seed=0):
+    """Indices and distances of every row's ``k`` nearest other rows by nearest-neighbour descent (pynndescent,
+    the search behind ``sc.pp.neighbors``; its default trees and iterations)."""
+    index = NNDescent(x, n_neighbors=k + 1, metric=metric, random_state=seed, n_jobs=threads, low_memory=True)
+    indices, distances = index.neighbor_graph
+    return _without_self(indices, distances, np.arange(len(x)))
+
+
+def knn_recall(x, indices, k, metric, threads=1, seed=0):
+    """Fraction of the exact ``k`` nearest neighbours found in ``indices``, over ``RECALL_SAMPLE`` seeded rows."""
+    rows = np.sort(np.random.default_rng(seed).choice(len(x), min(RECALL_SAMPLE, len(x)), replace=False))
+    exact, _ = exact_neighbours(x, k, metric, threads, rows)
+    return float((indices[rows][:, :, None] == exact[:, None, :]).any(axis=2).mean())
+
+
+def knn_distances(x, k, metric, method="exact", threads=1, seed=0):
+    """Each row's ``k`` nearest other rows as a CSR distance matrix, the kernel bandwidth (the median of these
+    distances) and the recall: ``exact`` (scikit-learn, recall 1) or ``approximate`` (pynndescent, recall
+    measured against exact search on a sample of rows, :func:`knn_recall`)."""
     n = x.shape[0]
     if k >= n:
         raise InputError(f"graph.k = {k} must be smaller than the number of cells ({n})")
-    dist = kneighbors_graph(x, k, mode="distance", metric=metric, include_self=False, n_jobs=-1).tocsr()
-    return dist, float(np.median(dist.data) or 1.0)
+    if method == "exact":
+        indices, distances = exact_neighbours(x, k, metric, threads)
+        recall = 1.0
+    else:
+        indices, distances = approximate_neighbours(x, k, metric, threads, seed)
+        recall = knn_recall(x, indices, k, metric, threads, seed)
+        log.info("approximate kNN graph: recall %.4f of the exact %d nearest neighbours (%d cells sampled)",
+                 recall, k, min(RECALL_SAMPLE, n))  # fmt: skip
+    dist = sp.csr_matrix(
+        (distances.ravel().astype(np.float64), indices.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n)
+    )
+    return dist, float(np.median(dist.data) or 1.0), recall
 
 
 def edge_kernel(distance, bandwidth):
@@ -289,10 +446,11 @@ def symmetric_edges(dist, bandwidth, symmetrize):
     return edge_index, torch.from_numpy(adj.data.astype(np.float32))
 
 
-def knn_graph(x, k, metric, symmetrize):
+def knn_graph(x, k, metric, symmetrize, method="exact"):
     """Undirected weighted kNN graph on the rows of ``x`` (:func:`knn_distances`, :func:`edge_kernel`,
     :func:`symmetric_edges`); no self-loops. Returns ``(edge_index, edge_weight)`` tensors."""
-    return symmetric_edges(*knn_distances(x, k, metric), symmetrize)
+    dist, bandwidth, _ = knn_distances(x, k, metric, method)
+    return symmetric_edges(dist, bandwidth, symmetrize)
 
 
 def min_cells_per_class(val, test):
@@ -355,31 +513,52 @@ def obs_split(labels, obs, column, test_values, val, seed):
     return split
 
 
-def assign_splits(labels, obs, split, seed):
-    """Split name of every cell: ``split.method`` ``obs`` (:func:`obs_split`) or a random stratified split
-    (:func:`stratified_split`) of the labelled cells; cells without a label are ``unlabeled``."""
+def held_out_batches(batches, test, seed):
+    """Batches held out for testing (``split.method: batch``): ``test`` as listed, or that fraction of the
+    batches (at least one, leaving one to train on) drawn with ``seed``."""
+    if isinstance(test, list):
+        return [str(v) for v in test]
+    values = np.unique(np.asarray(batches, dtype=str))
+    if len(values) < 2:
+        raise InputError(f"split.method 'batch' needs at least two batches; the data have {len(values)}")
+    n = min(max(1, round(test * len(values))), len(values) - 1)
+    return sorted(np.random.default_rng(seed).choice(values, n, replace=False))
+
+
+def assign_splits(labels, obs, split, seed, batch_key=None):
+    """Split name of every cell: ``split.method`` ``obs`` (:func:`obs_split`), ``batch`` (whole batches of
+    ``.obs[batch_key]`` held out, :func:`held_out_batches`) or a random stratified split (:func:`stratified_split`)
+    of the labelled cells; cells without a label are ``unlabeled``."""
     labelled = labels != UNLABELED
     assignment = np.full(len(labels), "unlabeled", dtype=object)
-    if split.get("method") == "obs":
-        column, test = split["column"], split["test"]
+    method = split.get("method")
+    if method == "batch" and batch_key is None:
+        raise InputError("split.method 'batch' needs the dataset's batch_key (an .obs column)")
+    if method in ("obs", "batch"):
+        column = split["column"] if method == "obs" else batch_key
+        test = split["test"]
+        if method == "batch":
+            test = held_out_batches(obs[column][labelled].astype(str), test, seed)
+            log.info("split: batches %s of '%s' held out for testing", ", ".join(test), column)
         assignment[labelled] = obs_split(labels[labelled], obs[labelled], column, test, split["val"], seed)
     else:
         assignment[labelled] = stratified_split(labels[labelled], split["val"], split["test"], seed)
     return assignment
 
 
-def build_cell_graph(adata, label_key, graph, split, seed):
-    """Graph tensors (features = PCs, labels, weighted kNN edges, masks), the per-cell table and the graph's
-    part of the reference (class names, ``k``, ``metric``, kernel ``bandwidth``).
+def build_cell_graph(adata, label_key, graph, split, seed, batch_key=None, threads=1):
+    """Graph tensors (features = the embedding, labels, weighted kNN edges, masks), the per-cell table (with a
+    ``batch`` column given ``batch_key``) and the graph's part of the reference (class names, ``k``, ``metric``,
+    kernel ``bandwidth``, kNN ``method`` and its measured ``recall``).
 
     Cells without a label have ``y = -1``, split ``unlabeled`` and no mask.
     """
-    x = adata.obsm["X_pca"].astype(np.float32)
+    x = adata.obsm["X_embedding"]
     labels = adata.obs[label_key].to_numpy().astype(object)
     labelled = labels != UNLABELED
     classes = np.unique(labels[labelled]).astype(str)
-    assignment = assign_splits(labels, adata.obs, split, seed)
-    dist, bandwidth = knn_distances(x, graph["k"], graph["metric"])
+    assignment = assign_splits(labels, adata.obs, split, seed, batch_key)
+    dist, bandwidth, recall = knn_distances(x, graph["k"], graph["metric"], graph["method"], threads, seed)
     edge_index, edge_weight = symmetric_edges(dist, bandwidth, graph["symmetrize"])
     y = np.where(labelled, np.searchsorted(classes, labels.astype(str)), -1)
     tensors = {
@@ -390,47 +569,69 @@ def build_cell_graph(adata, label_key, graph, split, seed):
         **{f"{s}_mask": torch.from_numpy(assignment == s) for s in SPLITS},
     }
     cells = pd.DataFrame({"cell": adata.obs_names, "label": labels, "split": assignment})
+    if batch_key is not None:
+        cells["batch"] = adata.obs[batch_key].astype(str).to_numpy()
     fitted = {
         "classes": classes,
         "k": np.int64(graph["k"]),
         "metric": np.str_(graph["metric"]),
         "bandwidth": np.float64(bandwidth),
+        "knn_method": np.str_(graph["method"]),
+        "knn_recall": np.float64(recall),
     }
     return tensors, cells, fitted
 
 
-def prepare_cell_dataset(name, cfg):
-    """Config entry ``cells.<name>`` → (graph tensors, per-cell table, reference); errors name the entry.
+def check_batch_key(adata, batch_key, source):
+    """Fail unless ``batch_key`` (when given) is an .obs column of ``source`` without missing values."""
+    if batch_key is None:
+        return
+    if batch_key not in adata.obs:
+        raise InputError(
+            f"'{source}': batch_key '{batch_key}' not in .obs; available columns: {', '.join(map(str, adata.obs.columns))}"
+        )
+    if adata.obs[batch_key].isna().any():
+        raise InputError(f"'{source}': batch_key '{batch_key}' is missing for {int(adata.obs[batch_key].isna().sum())} cells")
 
-    The reference (:func:`save_reference`) holds what maps and links query cells to this graph.
-    """
+
+def prepare_cell_dataset(name, cfg, device="cpu", threads=1):
+    """Config entry ``cells.<name>`` → (graph tensors, per-cell table, reference, embedding history); errors name
+    the entry. The reference (:func:`save_reference`) holds what maps and links query cells to this graph."""
     try:
         adata = load_cells(cfg["h5ad"], cfg["label_key"], key=f"cells.{name}.h5ad")
         check_declared_input(adata, cfg["preprocess"]["input"], cfg["h5ad"], key=f"cells.{name}.preprocess.input")
-        adata, reference = preprocess(adata, cfg["preprocess"], cfg["seed"])
-        tensors, cells, fitted = build_cell_graph(adata, cfg["label_key"], cfg["graph"], cfg["split"], cfg["seed"])
-        return tensors, cells, reference | fitted
+        check_batch_key(adata, cfg["batch_key"], cfg["h5ad"])
+        adata, reference, history = preprocess(adata, cfg["preprocess"], cfg["seed"], cfg["batch_key"], device)
+        tensors, cells, fitted = build_cell_graph(
+            adata, cfg["label_key"], cfg["graph"], cfg["split"], cfg["seed"], cfg["batch_key"], threads
+        )
+        return tensors, cells, reference | fitted, history
     except InputError as err:
         raise InputError(f"dataset cells.{name}: {err}") from None
 
 
 def replicate_split(data, cells, classes, replicate):
     """A prepared graph (``data``, ``cells``, ``classes``) with one replicate's split (workflow params ``index``,
-    ``seed``, ``split``): the prepared one, or with ``resplit`` one drawn anew with the replicate's seed (``obs``:
-    the held-out test cells stay and validation is drawn anew)."""
+    ``seed``, ``split``): the prepared one, or with ``resplit`` one drawn anew with the replicate's seed (``obs``
+    or listed batches: the held-out test cells stay and validation is drawn anew; a fraction of batches: the
+    held-out batches are drawn anew)."""
     split = replicate["split"]
     if split is None:
         return data, cells, classes
     labels, assignment = cells["label"].to_numpy(object), cells["split"].to_numpy(object).copy()
     labelled = labels != UNLABELED
-    if split.get("method") == "obs":
+    method, seed = split.get("method"), replicate["seed"]
+    if method == "batch" and not isinstance(split["test"], list):
+        test = held_out_batches(cells["batch"][labelled], split["test"], seed)
+        assignment[labelled] = obs_split(labels[labelled], cells[labelled], "batch", test, split["val"], seed)
+    elif method in ("obs", "batch"):
         held_out = pd.DataFrame({"split": assignment[labelled]})
-        assignment[labelled] = obs_split(labels[labelled], held_out, "split", ["test"], split["val"], replicate["seed"])
+        assignment[labelled] = obs_split(labels[labelled], held_out, "split", ["test"], split["val"], seed)
     else:
-        assignment[labelled] = stratified_split(labels[labelled], split["val"], split["test"], replicate["seed"])
+        assignment[labelled] = stratified_split(labels[labelled], split["val"], split["test"], seed)
     for s in SPLITS:
         data[f"{s}_mask"] = torch.from_numpy(assignment == s)
-    log.info("replicate %d: split drawn with seed %d", replicate["index"], replicate["seed"])
+    log.info("replicate %d: split drawn with seed %d", replicate["index"], seed)
     return data, cells.assign(split=assignment), classes
 
 
@@ -439,6 +640,6 @@ def load_cell_graph(graph_path, cells_path):
 
     Labels are read as written (``NA`` stays a label); a cell without one has the empty label ``UNLABELED``.
     """
-    cells = pd.read_csv(cells_path, sep="\t", dtype={"label": str}, keep_default_na=False)
+    cells = pd.read_csv(cells_path, sep="\t", dtype={"label": str, "batch": str}, keep_default_na=False)
     labels = cells["label"].to_numpy()
     return Data(**load_tensors(graph_path)), cells, np.unique(labels[labels != UNLABELED])

@@ -1,0 +1,182 @@
+"""Atlas-scale single-cell paths: sparse-aware preprocessing, approximate kNN, batches, the autoencoder embedding,
+input-sized resources."""
+
+import numpy as np
+import pytest
+import scanpy as sc
+import scipy.sparse as sp
+from torch_geometric.data import Data
+
+from dlbio.data.cells import (
+    assign_splits,
+    knn_distances,
+    knn_recall,
+    load_reference,
+    prepare_cell_dataset,
+    preprocess,
+    project_query,
+    replicate_split,
+    save_reference,
+)
+from dlbio.data.simulate_cells import simulate_atlas
+from dlbio.errors import InputError
+from dlbio.resources import matrix_megabytes
+
+GRAPH = {"k": 10, "metric": "euclidean", "symmetrize": "union", "method": "exact"}
+
+
+@pytest.fixture(scope="module")
+def atlas():
+    """1,200 simulated raw-count cells of 4 types from 3 donors, 400 genes."""
+    return simulate_atlas(1200, n_genes=400, n_types=4, n_donors=3, mean_count=1.0, seed=1)
+
+
+def params(preprocess_params, **changes):
+    return preprocess_params | {"n_top_genes": 200, "min_genes": 50} | changes
+
+
+def aligned(a, b):
+    """``b`` with each column's sign flipped to match ``a`` (principal components are defined up to sign)."""
+    return b * np.sign((a * b).sum(axis=0))
+
+
+def test_sparse_and_dense_preprocessing_give_the_same_pcs_as_scanpy_scale(atlas, preprocess_params):
+    settings = params(preprocess_params, scale_max=None)
+    sparse, reference, _ = preprocess(atlas.copy(), settings, 0)
+    dense = atlas.copy()
+    dense.X = dense.X.toarray()
+    dense, _, _ = preprocess(dense, settings, 0)
+    assert sp.issparse(sparse.X)  # never densified
+    assert np.allclose(sparse.obsm["X_embedding"], aligned(sparse.obsm["X_embedding"], dense.obsm["X_embedding"]), atol=5e-3)
+    classic = atlas.copy()  # the textbook path: densifying sc.pp.scale, then PCA
+    sc.pp.filter_cells(classic, min_genes=50)
+    sc.pp.filter_genes(classic, min_cells=3)
+    sc.pp.normalize_total(classic, target_sum=1e4)
+    sc.pp.log1p(classic)
+    sc.pp.highly_variable_genes(classic, n_top_genes=200, subset=True)
+    sc.pp.scale(classic)
+    sc.pp.pca(classic, n_comps=20, svd_solver="arpack")
+    ours = sparse.obsm["X_embedding"]
+    assert np.allclose(ours, aligned(ours, classic.obsm["X_pca"]), atol=5e-3)
+    assert np.allclose(project_query(atlas, reference | {"integration": "none"}, 0.5, "self"), ours, atol=1e-3)
+
+
+def test_clipping_matches_scanpy_scale_max_for_stored_values(atlas, preprocess_params):
+    sparse, reference, _ = preprocess(atlas.copy(), params(preprocess_params, scale_max=2), 0)
+    classic = atlas.copy()
+    sc.pp.filter_cells(classic, min_genes=50)
+    sc.pp.filter_genes(classic, min_cells=3)
+    sc.pp.normalize_total(classic, target_sum=1e4)
+    sc.pp.log1p(classic)
+    sc.pp.highly_variable_genes(classic, n_top_genes=200, subset=True)
+    sc.pp.scale(classic, max_value=2)
+    centred = sparse.X.toarray() - reference["scale_mean"] / reference["scale_std"]  # ours is scaled, not centred
+    stored = sparse.X.toarray() != 0
+    assert np.allclose(centred[stored], classic.X[stored], atol=1e-4) and classic.X[stored].max() == 2
+
+
+def test_approximate_neighbours_reach_high_recall_and_report_it():
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(8, 10))[rng.integers(8, size=3000)] * 3 + rng.normal(size=(3000, 10))).astype(np.float32)
+    exact, bandwidth, recall = knn_distances(x, 15, "euclidean", "exact")
+    assert recall == 1.0
+    approx, approx_bandwidth, approx_recall = knn_distances(x, 15, "euclidean", "approximate", seed=0)
+    assert approx.shape == exact.shape and (approx.getnnz(axis=1) == 15).all() and approx.diagonal().sum() == 0
+    truth = (approx.multiply(exact > 0) > 0).sum() / exact.nnz  # recall over every cell
+    assert approx_recall >= 0.95 and approx_recall == pytest.approx(truth, abs=0.02)
+    assert approx_bandwidth == pytest.approx(bandwidth, rel=0.02)
+    indices = exact.indices.reshape(-1, 15)
+    assert knn_recall(x, indices, 15, "euclidean") == 1.0
+    assert knn_recall(x, np.roll(indices, 1, axis=0), 15, "euclidean") < 0.05
+
+
+def test_batch_split_holds_out_whole_batches(atlas):
+    labels = atlas.obs["cell_type"].astype(str).to_numpy().astype(object)
+    split = {"method": "batch", "test": 0.34, "val": 0.2}
+    assignment = assign_splits(labels, atlas.obs, split, 0, batch_key="donor")
+    donors = atlas.obs["donor"].astype(str).to_numpy()
+    held_out = set(donors[assignment == "test"])
+    assert len(held_out) == 1 and held_out.isdisjoint(donors[assignment != "test"])
+    listed = assign_splits(labels, atlas.obs, split | {"test": ["donor0", "donor2"]}, 0, batch_key="donor")
+    assert set(donors[listed == "test"]) == {"donor0", "donor2"} and set(donors[listed != "test"]) == {"donor1"}
+    with pytest.raises(InputError, match="split.method 'batch' needs the dataset's batch_key"):
+        assign_splits(labels, atlas.obs, split, 0)
+
+
+def config(atlas_path, preprocess_params, **changes):
+    entry = {
+        "h5ad": str(atlas_path),
+        "label_key": "cell_type",
+        "batch_key": "donor",
+        "seed": 0,
+        "preprocess": params(preprocess_params),
+        "graph": GRAPH,
+        "split": {"method": "batch", "test": 0.34, "val": 0.2},
+    }
+    return entry | changes
+
+
+@pytest.fixture(scope="module")
+def atlas_path(atlas, tmp_path_factory):
+    path = tmp_path_factory.mktemp("atlas") / "atlas.h5ad"
+    atlas.write_h5ad(path)
+    return path
+
+
+def test_resplit_replicates_hold_out_other_batches(atlas_path, preprocess_params):
+    tensors, cells, reference, _ = prepare_cell_dataset("atlas", config(atlas_path, preprocess_params))
+    held_out = set()
+    for seed in range(4):
+        replicate = {"index": seed, "seed": seed, "split": {"method": "batch", "test": 0.34, "val": 0.2}}
+        _, table, _ = replicate_split(Data(**tensors), cells, reference["classes"], replicate)
+        test = set(table["batch"][table["split"] == "test"])
+        assert len(test) == 1 and test.isdisjoint(table["batch"][table["split"] != "test"])
+        held_out |= test
+    assert len(held_out) >= 2
+
+
+def test_harmony_mixes_donors_and_refuses_queries(atlas_path, preprocess_params, tmp_path):
+    def donor_mixing(entry):
+        tensors, cells, reference, _ = prepare_cell_dataset("atlas", entry)
+        src, dst = tensors["edge_index"].numpy()
+        batch = cells["batch"].to_numpy()
+        return float((batch[src] != batch[dst]).mean()), reference
+
+    plain = config(atlas_path, preprocess_params, split={"val": 0.2, "test": 0.2})
+    before, _ = donor_mixing(plain)
+    after, reference = donor_mixing(plain | {"preprocess": params(preprocess_params, integration="harmony")})
+    assert after > before + 0.05  # neighbours come from other donors more often after integration
+    save_reference(reference, tmp_path / "ref.npz")
+    with pytest.raises(InputError, match="integrated with harmony .*no fixed map for new cells such as 'q.h5ad'"):
+        project_query(sc.read_h5ad(atlas_path), load_reference(tmp_path / "ref.npz"), 0.5, "q.h5ad")
+    without_key = plain | {"batch_key": None, "preprocess": params(preprocess_params, integration="harmony")}
+    with pytest.raises(InputError, match="integration 'harmony' needs the dataset's batch_key"):
+        prepare_cell_dataset("atlas", without_key)
+
+
+def test_unknown_batch_key_names_the_file(atlas_path, preprocess_params):
+    with pytest.raises(InputError, match=r"dataset cells.atlas: '.*atlas.h5ad': batch_key 'patient' not in .obs"):
+        prepare_cell_dataset("atlas", config(atlas_path, preprocess_params, batch_key="patient"))
+
+
+def test_autoencoder_embedding_feeds_the_graph_and_maps_queries(atlas_path, preprocess_params, tmp_path):
+    ae = preprocess_params["autoencoder"] | {"max_epochs": 15}
+    entry = config(atlas_path, preprocess_params, split={"val": 0.2, "test": 0.2})
+    entry["preprocess"] = params(preprocess_params, embedding="autoencoder", autoencoder=ae, n_pcs=8)
+    tensors, cells, reference, history = prepare_cell_dataset("atlas", entry)
+    assert tensors["x"].shape == (len(cells), 8) and reference["embedding"] == "autoencoder"
+    assert history["val_loss"].min() < 0.8 * history["val_loss"].iloc[0]  # reconstruction improved
+    save_reference(reference, tmp_path / "ref.npz")
+    mapped = project_query(sc.read_h5ad(atlas_path), load_reference(tmp_path / "ref.npz"), 0.5, "same cells")
+    kept = sc.read_h5ad(atlas_path).obs_names.get_indexer(cells["cell"])
+    assert np.allclose(mapped[kept], tensors["x"].numpy(), atol=1e-4)
+
+
+def test_matrix_megabytes_reads_the_header(atlas, atlas_path, tmp_path):
+    expected = (atlas.X.data.nbytes + atlas.X.indices.nbytes + atlas.X.indptr.nbytes) / 1e6
+    assert matrix_megabytes(atlas_path) == pytest.approx(expected)
+    dense = atlas.copy()
+    dense.X = dense.X.toarray()
+    dense.write_h5ad(tmp_path / "dense.h5ad")
+    assert matrix_megabytes(tmp_path / "dense.h5ad") == pytest.approx(atlas.n_obs * atlas.n_vars * 4 / 1e6)
+    assert matrix_megabytes(tmp_path / "missing.h5ad") == 0.0
