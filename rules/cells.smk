@@ -116,6 +116,8 @@ rule cells_baseline:
         ),
     log:
         "logs/cells/{dataset}/{model}/rep{replicate}.log",
+    benchmark:
+        "results/cells/{dataset}/{model}/rep{replicate}/benchmark.tsv"
     wildcard_constraints:
         model=CELL_BASELINE,
     conda:
@@ -163,6 +165,36 @@ rule cells_compare:
         "../scripts/cells_compare.py"
 
 
+rule cells_overview:
+    input:
+        tables=expand(rules.cells_compare.output.table, dataset=config["cells"]),
+        references=expand(rules.cells_prepare.output.reference, dataset=config["cells"]),
+    output:
+        report(
+            "results/cells/comparison.tsv",
+            caption="captions/cells_overview.rst",
+            category="Single cells",
+            labels={"model": "all", "figure": "every dataset"},
+        ),
+    log:
+        "logs/cells/overview.log",
+    conda:
+        "../envs/cells.yaml"
+    threads: 1
+    resources:
+        quick=1,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
+    params:
+        datasets=list(config["cells"]),
+        entries={
+            name: {key: entry[key] for key in ("batch_key", "preprocess", "graph", "split")}
+            for name, entry in config["cells"].items()
+        },
+    script:
+        "../scripts/cells_overview.py"
+
+
 rule cells_annotate:
     input:
         query=cells_query_input,
@@ -193,6 +225,7 @@ rule cells_annotate:
 
 declare_results(
     expand(rules.cells_compare.output.table, dataset=config["cells"])
+    + (["results/cells/comparison.tsv"] if config["cells"] else [])
     + [
         f"results/cells/{dataset}/query/{query}/annotations.tsv"
         for dataset in config["cells"]

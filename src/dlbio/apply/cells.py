@@ -14,7 +14,15 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.neighbors import NearestNeighbors
 from torch_geometric.data import Data
 
-from dlbio.data.cells import UNLABELED, check_declared_input, edge_kernel, project_query, read_cells, read_labels
+from dlbio.data.cells import (
+    UNLABELED,
+    check_declared_input,
+    edge_kernel,
+    embedding_dims,
+    project_query,
+    read_cells,
+    read_labels,
+)
 from dlbio.errors import InputError
 from dlbio.models.gnn import NodeClassifier
 from dlbio.models.registry import CELL_BASELINE
@@ -34,13 +42,13 @@ def load_query(source, declared, key="query"):
 
 def load_models(paths, reference):
     """Model name (``CELL_BASELINE`` or a cell GNN) → file, loaded and checked against the reference's
-    PC and class counts."""
-    n_pcs, n_classes = reference["pca_components"].shape[0], len(reference["classes"])
+    embedding dimensions and class counts."""
+    n_dims, n_classes = embedding_dims(reference), len(reference["classes"])
     return {
         name: (
-            load_logistic(path, n_pcs, n_classes)
+            load_logistic(path, n_dims, n_classes)
             if name == CELL_BASELINE
-            else load_node_classifier(path, name, n_pcs, n_classes)
+            else load_node_classifier(path, name, n_dims, n_classes)
         )
         for name, path in paths.items()
     }

@@ -56,6 +56,31 @@ def compare_models(metrics_paths, baseline, metrics):
     return pd.DataFrame(rows).round(4)
 
 
+def describe_cells_dataset(entry, knn_recall):
+    """What sets a cells dataset's models apart from another's trained on the same cells: the embedding (and
+    its batch integration), the split, and the kNN search with its measured recall."""
+    split = entry["split"]
+    held_out = {
+        "obs": f"held-out {split['column']} {split['test']}",
+        "batch": f"held-out {entry['batch_key']} ({split['test']})",
+    }.get(split["method"], "random")
+    integration = entry["preprocess"]["integration"]
+    return {
+        "embedding": entry["preprocess"]["embedding"] + ("" if integration == "none" else f" + {integration}"),
+        "split": held_out,
+        "knn": f"{entry['graph']['method']} (recall {knn_recall:.3f})",
+    }
+
+
+def stack_comparisons(tables, descriptions):
+    """One table of every dataset's model comparison (``tables``: dataset → table), each row led by the
+    dataset and its description (``descriptions``: dataset → dict, e.g. :func:`describe_cells_dataset`)."""
+    return pd.concat(
+        [pd.DataFrame([{"dataset": name} | descriptions[name]] * len(table)).join(table) for name, table in tables.items()],
+        ignore_index=True,
+    )
+
+
 def plot_comparison(table, path, title, metrics):
     """Grouped bars of the headline ``metrics`` per model: means with ± std error bars over replicates."""
     fig, ax = plt.subplots(figsize=(2 + 1.2 * len(table), 4))

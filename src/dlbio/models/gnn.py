@@ -56,10 +56,16 @@ class NodeClassifier(nn.Module):
         self.encoder = CELL_GNNS[arch](in_dim, hidden, layers, dropout, heads)
         self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
 
-    def adjacency(self, data):
-        """The sparse adjacency this architecture reads from a graph ``Data``: edge weights if its encoder uses them."""
-        weight = data.edge_weight if self.encoder.supports_edge_weight else None
-        return sparse_adjacency(data.edge_index, data.num_nodes, weight)
+    @property
+    def attends(self):
+        """Whether the encoder is GAT, whose attention holds per-edge tensors (edges × hidden) in a forward."""
+        return isinstance(self.encoder, GAT)
+
+    def adjacency(self, graph):
+        """The sparse adjacency this architecture reads from a ``graph`` (a ``Data`` or a sampled
+        ``dlbio.train.sampling.Subgraph``): edge weights if its encoder uses them."""
+        weight = graph.edge_weight if self.encoder.supports_edge_weight else None
+        return sparse_adjacency(graph.edge_index, graph.num_nodes, weight)
 
     def embed(self, x, adj):
         """Hidden representation of every node (the encoder's output)."""
@@ -67,3 +73,21 @@ class NodeClassifier(nn.Module):
 
     def forward(self, x, adj):
         return self.head(self.embed(x, adj))
+
+    def forward_sampled(self, x, subgraph):
+        """Logits of a sampled subgraph's seeds (a ``dlbio.train.sampling.Subgraph``; ``x``: its nodes' features).
+
+        GAT and SAGE skip what the seeds do not read (PyG's trim-to-layer: the last layer runs on the seeds'
+        in-edges only, each earlier one a hop further out; half the time of the whole subgraph for GAT). GCN
+        runs on the whole subgraph's sparse adjacency: trimming would change the degrees that normalise it.
+        """
+        if isinstance(self.encoder, GCN):
+            hidden = self.embed(x, self.adjacency(subgraph))
+        else:
+            hidden = self.encoder(
+                x,
+                subgraph.edge_index,
+                num_sampled_nodes_per_hop=subgraph.nodes_per_hop,
+                num_sampled_edges_per_hop=subgraph.edges_per_hop,
+            )
+        return self.head(hidden[: subgraph.n_seeds])
