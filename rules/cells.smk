@@ -22,7 +22,8 @@ rule cells_prepare:
     threads: 2
     resources:
         gpu=lambda wildcards: int(
-            config["cells"][wildcards.dataset]["preprocess"]["embedding"] == "autoencoder"
+            config["cells"][wildcards.dataset]["preprocess"]["embedding"]
+            == "autoencoder"
         ),
         mem_mb=grows_with_input(3000, 5),
         runtime=grows_with_input(20, 0.005),
@@ -188,7 +189,10 @@ rule cells_overview:
     params:
         datasets=list(config["cells"]),
         entries={
-            name: {key: entry[key] for key in ("batch_key", "preprocess", "graph", "split")}
+            name: {
+                key: entry[key]
+                for key in ("batch_key", "preprocess", "graph", "split")
+            }
             for name, entry in config["cells"].items()
         },
     script:

@@ -54,7 +54,8 @@ def route_by_resources():
 
 def grows_with_input(base, per_mb):
     """A resource (mem_mb or runtime minutes) of ``base + per_mb`` × the job's input megabytes (an .h5ad counts
-    its matrix's size in memory), times the attempt: a big input asks for enough on its first attempt."""
+    its matrix's size in memory), times the attempt: a big input asks for enough on its first attempt.
+    """
 
     def resource(wildcards, input, attempt):
         megabytes = sum(matrix_megabytes(path) for path in input)

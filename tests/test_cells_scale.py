@@ -2,6 +2,7 @@
 input-sized resources."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import scanpy as sc
 import scipy.sparse as sp
@@ -21,6 +22,7 @@ from dlbio.data.cells import (
 from dlbio.data.simulate_cells import simulate_atlas
 from dlbio.errors import InputError
 from dlbio.resources import matrix_megabytes
+from test_workflow import snakemake
 
 GRAPH = {"k": 10, "metric": "euclidean", "symmetrize": "union", "method": "exact"}
 
@@ -180,3 +182,35 @@ def test_matrix_megabytes_reads_the_header(atlas, atlas_path, tmp_path):
     dense.write_h5ad(tmp_path / "dense.h5ad")
     assert matrix_megabytes(tmp_path / "dense.h5ad") == pytest.approx(atlas.n_obs * atlas.n_vars * 4 / 1e6)
     assert matrix_megabytes(tmp_path / "missing.h5ad") == 0.0
+
+
+def test_workflow_compares_a_held_out_donor_and_the_autoencoder_side_by_side(atlas_path, tmp_path):
+    entry = {
+        "h5ad": str(atlas_path),
+        "label_key": "cell_type",
+        "batch_key": "donor",
+        "preprocess": {"min_genes": 50, "n_top_genes": 200, "n_pcs": 10},
+        "graph": {"method": "approximate"},
+        "models": ["gat"],
+        "gnn": {"hidden": 16, "heads": 2, "max_epochs": 20, "patience": 5, "batch_size": 128, "fanout": 5},
+    }
+    config = {
+        "cells": {
+            "atlas": entry | {"preprocess": entry["preprocess"] | {"embedding": "autoencoder"}},
+            "atlas_new_donor": entry | {"split": {"method": "batch", "test": ["donor1"]}},
+        }
+    }
+    result = snakemake(tmp_path, config, "results/cells/comparison.tsv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "results/cells/comparison.tsv", sep="\t")
+    assert list(table["dataset"]) == ["atlas", "atlas", "atlas_new_donor", "atlas_new_donor"]
+    assert list(table["model"]) == ["gat", "logreg"] * 2
+    assert list(table["embedding"]) == ["autoencoder"] * 2 + ["pca"] * 2
+    assert list(table["split"]) == ["random"] * 2 + ["held-out donor: donor1"] * 2
+    recall = table["knn"].str.extract(r"approximate \(recall ([0-9.]+)\)")[0].astype(float)
+    assert (recall >= 0.95).all() and (table["accuracy_mean"] > 0.5).all()
+    fit = pd.read_csv(tmp_path / "results/cells/atlas/embedding_fit.tsv", sep="\t")
+    assert {"epoch", "train_loss", "val_loss"} <= set(fit.columns) and (tmp_path / "results/cells/atlas/embedding_fit.png").exists()
+    cells = pd.read_csv(tmp_path / "results/cells/atlas_new_donor/cells.tsv", sep="\t")
+    assert set(cells.loc[cells["split"] == "test", "batch"]) == {"donor1"}
+    assert "donor1" not in set(cells.loc[cells["split"] != "test", "batch"])

@@ -13,20 +13,24 @@ import scipy.sparse as sp
 CHUNK = 50_000  # cells generated at a time
 
 
-def simulate_atlas(n_cells, n_genes=2000, n_types=8, n_donors=4, mean_count=0.3, seed=0):
+def simulate_atlas(
+    n_cells, n_genes=2000, n_types=8, n_donors=4, mean_count=0.3, markers=20, fold=2.0, donor_sd=0.6, seed=0
+):
     """An AnnData of ``n_cells`` raw counts (CSR float32) with ``obs['cell_type']`` and ``obs['donor']``.
 
     ``mean_count`` is the average expected count per gene (about ``1 - exp(-mean_count)`` of the
-    matrix non-zero). Each type has ``n_genes // (2 n_types)`` marker genes at 5× the base level;
-    each donor multiplies every gene by a log-normal factor (sd 0.3), a batch effect the markers outlast.
+    matrix non-zero). Types come in pairs: each pair has ``markers`` genes at 3× the base level, each type
+    ``markers`` of its own at ``fold``× (siblings are told apart by a weak signal); each donor multiplies
+    every gene by a log-normal factor (sd ``donor_sd``), a batch effect that competes with the weak markers.
     """
     rng = np.random.default_rng(seed)
     base = rng.gamma(0.6, mean_count / 0.6, n_genes)
     profiles = np.tile(base, (n_types, 1))
-    block = n_genes // (2 * n_types)
     for t in range(n_types):
-        profiles[t, t * block : (t + 1) * block] *= 5
-    donor_effect = np.exp(rng.normal(0, 0.3, (n_donors, n_genes)))
+        pair = n_types + t // 2  # pair markers after the types' own
+        profiles[t, pair * markers : (pair + 1) * markers] *= 3
+        profiles[t, t * markers : (t + 1) * markers] *= fold
+    donor_effect = np.exp(rng.normal(0, donor_sd, (n_donors, n_genes)))
     types = rng.integers(n_types, size=n_cells)
     donors = rng.integers(n_donors, size=n_cells)
     chunks = []

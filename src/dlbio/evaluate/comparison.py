@@ -60,14 +60,14 @@ def describe_cells_dataset(entry, knn_recall):
     """What sets a cells dataset's models apart from another's trained on the same cells: the embedding (and
     its batch integration), the split, and the kNN search with its measured recall."""
     split = entry["split"]
-    held_out = {
-        "obs": f"held-out {split['column']} {split['test']}",
-        "batch": f"held-out {entry['batch_key']} ({split['test']})",
-    }.get(split["method"], "random")
+    test = split["test"]
+    held_out = ", ".join(map(str, test)) if isinstance(test, list) else f"{test:.0%} of batches"
+    column = {"obs": split["column"], "batch": entry["batch_key"]}.get(split["method"])
+    split_text = f"held-out {column}: {held_out}" if column else "random"
     integration = entry["preprocess"]["integration"]
     return {
         "embedding": entry["preprocess"]["embedding"] + ("" if integration == "none" else f" + {integration}"),
-        "split": held_out,
+        "split": split_text,
         "knn": f"{entry['graph']['method']} (recall {knn_recall:.3f})",
     }
 
