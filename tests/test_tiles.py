@@ -1,5 +1,6 @@
 """Image ingest: folder layouts, manifests, reading, fitting, intensity, splits, store files, montage."""
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from PIL import Image
 
 from dlbio.data.simulate_lin import CLASSES, simulate_lin
 from dlbio.data.tiles import (
+    _minmax_to_uint8,
+    _to_uint8,
     build_tile_store,
     list_images,
     load_tile_store,
@@ -342,6 +345,34 @@ def test_bad_options_and_unsplittable_classes(sim_dir):
 
 
 # ---------------------------------------------------------------- store and figures
+
+
+def test_ingest_holds_decoded_tiles_once(tmp_path):
+    """Every tile goes straight into one preallocated array: the peak allocation stays near one store's size."""
+    rng = np.random.default_rng(0)
+    written = {}
+    for i in range(240):
+        rgb = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+        written[str(write_png(tmp_path / "ab"[i % 2] / f"{i:03d}.png", rgb))] = rgb
+    table = list_images(tmp_path, None)
+    tracemalloc.start()
+    try:
+        store, _ = build_tile_store(table, [2, 0], [96, 96], "crop", "dtype", 0.25, 0, threads=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    images = store["images"]
+    assert peak < 1.5 * images.nbytes  # a list of decoded tiles and their stacked copy would be 2x
+    for i, path in enumerate(store["paths"]):
+        np.testing.assert_array_equal(images[i], np.moveaxis(written[path][..., [2, 0]], -1, 0))
+
+
+def test_minmax_tiles_are_mapped_chunk_by_chunk_as_at_once():
+    rng = np.random.default_rng(0)
+    floats = rng.normal(100, 30, (23, 2, 5, 7)).astype(np.float32)
+    floats[3, :, 0] = np.nan  # padding
+    lo, hi = np.nanmin(floats, axis=(0, 2, 3), keepdims=True), np.nanmax(floats, axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_array_equal(_minmax_to_uint8(floats, chunk=5), _to_uint8(floats, lo, hi))
 
 
 def test_store_round_trip_has_no_objects(sim_dir, tmp_path):

@@ -31,8 +31,8 @@ from dlbio.data.molecules.featurize import (
     BOND_FEATURES,
     FEATURIZATION_VERSION,
     featurize_many,
-    to_data_list,
 )
+from dlbio.data.molecules.graphs import MoleculeGraphs
 from dlbio.data.molecules.reading import SDF_SUFFIXES, SEPARATORS, _sdf_record
 from dlbio.data.molecules.standardize import _Standardizer, parse_smiles
 from dlbio.errors import InputError, require_file
@@ -263,7 +263,7 @@ def _standardise(smiles, standardizer):
 
 def _featurize(kind, smiles, processes):
     if kind[0] == "graphs":
-        return to_data_list(featurize_many(smiles, processes=processes))
+        return MoleculeGraphs(featurize_many(smiles, processes=processes))
     return morgan_fingerprints(smiles, kind[1], kind[2])
 
 

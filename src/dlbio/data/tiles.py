@@ -52,6 +52,7 @@ SPLITS = ("train", "test")
 FITS = ("crop", "resize")
 INTENSITIES = ("dtype", "minmax", "image")
 MAX_CHANNELS = 8
+READ_BLOCK = 4096  # images handed to the reading threads at a time
 # ``intensity: dtype`` needs the brightest kept pixel of the dataset to reach this share of its pixel type's
 # maximum (8192 of 65535, 32 of 255); 12-bit camera data in uint16 files (at most 4095) would give tiles of
 # at most 16/255, near-black. Over all channels, as one channel may be empty (LIN's blue).
@@ -266,6 +267,18 @@ def _check_dtype_range(peaks, paths, channels, key):
         )
 
 
+def _minmax_to_uint8(images, chunk=1024):
+    """float32 tiles ``(N, C, H, W)`` (NaN: padding) → uint8 by the per-channel min/max over all of them, ``chunk``
+    tiles at a time (no full-size float temporaries)."""
+    lo = np.nanmin(images, axis=(0, 2, 3), keepdims=True)
+    hi = np.nanmax(images, axis=(0, 2, 3), keepdims=True)
+    log.info("minmax intensity per channel: low %s, high %s", lo.ravel().tolist(), hi.ravel().tolist())
+    out = np.empty(images.shape, np.uint8)
+    for start in range(0, len(images), chunk):
+        out[start : start + chunk] = _to_uint8(images[start : start + chunk], lo, hi)
+    return out
+
+
 def _threads():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -307,8 +320,9 @@ def build_tile_store(table, channels, size, fit, intensity, test_fraction, seed,
 
     Returns ``(store, manifest)``: the dict of arrays described in the module docstring and a
     table ``(index, path, label, split)`` with one row per tile. Images are read by ``threads``
-    threads (default: every core this process may use), before the split is drawn, so that a bad
-    file is named first. ``key_prefix`` (e.g. ``images.lin.``) starts the config keys in errors.
+    threads (default: every core this process may use) straight into one preallocated array (decoded
+    tiles are held once), before the split is drawn, so that a bad file is named first. ``key_prefix``
+    (e.g. ``images.lin.``) starts the config keys in errors.
     """
     channels = [int(c) for c in channels]
     size = tuple(int(s) for s in size)
@@ -324,24 +338,24 @@ def build_tile_store(table, channels, size, fit, intensity, test_fraction, seed,
         raise InputError("no images to read")
     paths = [str(p) for p in table["path"]]
     labels = np.asarray(table["label"], dtype=str)
+    # every tile goes straight into its row of one preallocated array (float32 until the dataset's range is known)
+    images = np.empty((len(paths), len(channels), *size), np.float32 if intensity == "minmax" else np.uint8)
 
-    def load(path):
-        return _load_fitted(path, channels, size, fit, intensity, f"{key_prefix}intensity")
+    def load(i):
+        images[i], peak = _load_fitted(paths[i], channels, size, fit, intensity, f"{key_prefix}intensity")
+        return peak
 
-    with ThreadPoolExecutor(max_workers=threads or _threads()) as pool:
-        tiles = list(tqdm(pool.map(load, paths), total=len(paths), desc="read images", unit="img", mininterval=5))
-    tiles, peaks = zip(*tiles)
+    peaks, bar = [], tqdm(total=len(paths), desc="read images", unit="img", mininterval=5)
+    with ThreadPoolExecutor(max_workers=threads or _threads()) as pool, bar:
+        for block in range(0, len(paths), READ_BLOCK):  # a block at a time: a pending future costs ~2 kB
+            peaks += pool.map(load, range(block, min(block + READ_BLOCK, len(paths))))
+            bar.update(min(READ_BLOCK, len(paths) - block))
     if intensity == "dtype":
         _check_dtype_range(peaks, paths, channels, f"{key_prefix}intensity")
-    images = np.stack(tiles)
-    del tiles
     given = table["split"] if "split" in table else None
     split = _split(labels, given, test_fraction, seed, f"{key_prefix}test_fraction")
     if intensity == "minmax":
-        lo = np.nanmin(images, axis=(0, 2, 3), keepdims=True)
-        hi = np.nanmax(images, axis=(0, 2, 3), keepdims=True)
-        log.info("minmax intensity per channel: low %s, high %s", lo.ravel().tolist(), hi.ravel().tolist())
-        images = _to_uint8(images, lo, hi)
+        images = _minmax_to_uint8(images)
     classes = np.unique(labels)
     store = {
         "images": images,
@@ -456,14 +470,14 @@ def plot_class_montage(images, labels, classes, path, per_class=8, title=None, g
     ``images`` are uint8 tiles or floats in [-1, 1] ``(N, C, H, W)`` (NumPy or torch);
     ``labels`` are codes into ``classes``.
     """
-    images, labels = _unit(images), np.asarray(labels)
+    labels = np.asarray(labels)
     _, _, h, w = images.shape
     rows = len(classes)
     canvas = np.ones((rows * (h + gap) - gap, per_class * (w + gap) - gap, 3), dtype=np.float32)
     for k in range(rows):
         for j, i in enumerate(np.flatnonzero(labels == k)[:per_class]):
             y, x = k * (h + gap), j * (w + gap)
-            canvas[y : y + h, x : x + w] = _composite(images[i])
+            canvas[y : y + h, x : x + w] = _composite(_unit(images[i]))  # one tile at a time: no float copy of all
     scale = max(1.0, 240 / max(h, w)) / 100  # about 2.4 inches per tile side at most
     fig, ax = plt.subplots(figsize=(canvas.shape[1] * scale + 1.5, canvas.shape[0] * scale + 0.6))
     ax.imshow(canvas, interpolation="nearest")

@@ -1,5 +1,8 @@
 """Mini-batch training of molecule property predictors with masked losses and early stopping.
 
+Batches are gathered from the flat tensors of :class:`~dlbio.data.molecules.graphs.MoleculeGraphs` (a list
+of PyG ``Data`` is joined into one first), so memory grows with the store, not with per-molecule objects.
+
 Missing labels (NaN) are masked out of every loss. Regression targets are standardised with the
 training molecules' mean and standard deviation; predictions are mapped back. The learning rate is
 constant or follows chemprop's Noam-like schedule (:func:`learning_rate_factor`).
@@ -9,9 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch_geometric.loader import DataLoader
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from dlbio.data.molecules.graphs import molecule_graphs
 from dlbio.models.molecule_gnn import build_molecule_model
 from dlbio.train.early_stopping import EarlyStopping
 
@@ -86,24 +90,23 @@ def epoch_loss(model, loader, scaler, task, device, optimizer=None, scheduler=No
 def fit_molecule_model(arch, graphs, split, task, params, device, seed):
     """Train on the ``train`` molecules, stop early on the ``val`` loss, keep the best epoch.
 
-    ``params``: a ``molecules.<name>.gnn`` entry (model sizes: see :func:`build_molecule_model`; lr, schedule,
-    init_lr, final_lr, warmup_epochs, batch_size, max_epochs, patience). Returns (model, scaler, history table).
+    ``graphs``: :class:`~dlbio.data.molecules.graphs.MoleculeGraphs` or a list of PyG ``Data``; ``split``: each
+    molecule's split name. ``params``: a ``molecules.<name>.gnn`` entry (model sizes: see
+    :func:`build_molecule_model`; lr, schedule, init_lr, final_lr, warmup_epochs, batch_size, max_epochs,
+    patience). Returns (model, scaler, history table).
     """
     torch.manual_seed(seed)
-    train = [g for g, s in zip(graphs, split) if s == "train"]
-    val = [g for g, s in zip(graphs, split) if s == "val"]
-    scaler = TargetScaler(torch.cat([g.y for g in train]), task)
+    graphs, split = molecule_graphs(graphs), np.asarray(split)
+    train, val = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
+    scaler = TargetScaler(graphs.y[train], task)
     model = build_molecule_model(
-        arch,
-        graphs[0].num_node_features,
-        graphs[0].num_edge_features,
-        graphs[0].y.shape[1],
-        params,
+        arch, graphs.num_node_features, graphs.num_edge_features, graphs.y.shape[1], params
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
-    loader = DataLoader(train, params["batch_size"], shuffle=True, generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(train, params["batch_size"], shuffle=True, generator=generator, collate_fn=graphs.collate)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(params, len(loader)))
-    val_loader = DataLoader(val, params["batch_size"])
+    val_loader = DataLoader(val, params["batch_size"], collate_fn=graphs.collate)
     stopper, history = EarlyStopping(model, params["patience"]), []
     for epoch in tqdm(range(1, params["max_epochs"] + 1), desc=f"train {arch}", mininterval=10):
         lr = optimizer.param_groups[0]["lr"]
@@ -118,8 +121,11 @@ def fit_molecule_model(arch, graphs, split, task, params, device, seed):
 
 @torch.no_grad()
 def predict_molecules(model, graphs, scaler, task, device, batch_size=256):
-    """Predictions for every molecule (M, T): values for regression, probabilities for classification."""
+    """Predictions for every molecule (M, T) of ``graphs`` (as in :func:`fit_molecule_model`): values for
+    regression, probabilities for classification."""
     model.eval()
-    outs = [model(batch.to(device)) for batch in DataLoader(graphs, batch_size)]
+    graphs = molecule_graphs(graphs)
+    loader = DataLoader(np.arange(len(graphs)), batch_size, collate_fn=graphs.collate)
+    outs = [model(batch.to(device)) for batch in loader]
     out = torch.cat(outs).cpu()
     return (scaler.unscale(out) if task == "regression" else torch.sigmoid(out)).numpy()

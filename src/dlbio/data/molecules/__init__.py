@@ -4,7 +4,8 @@ All chemistry is RDKit's: parsing and sanitisation (``Chem.MolFromSmiles``), sta
 (``rdMolStandardize``), canonical SMILES (``Chem.MolToSmiles``), Bemis–Murcko scaffolds.
 The steps live in :mod:`.reading`, :mod:`.standardize` (also the duplicate rules),
 :mod:`.featurize` (also the feature columns and the tensor store format) and :mod:`.split`;
-this module runs them for a config entry and reads a prepared dataset back.
+this module runs them for a config entry and reads a prepared dataset back as :class:`.graphs.MoleculeGraphs`
+(batches gathered from the store's flat tensors).
 
 Predefined splits (``split.method: column`` or ``split.test_file``) prepare each split's rows
 separately, the most held-out first (test, val, train): duplicates are merged within a split, and
@@ -25,6 +26,7 @@ from dlbio.data.molecules.featurize import (
     featurize_smiles,
     to_data_list,
 )
+from dlbio.data.molecules.graphs import STORE_KEYS, MoleculeGraphs
 from dlbio.data.molecules.reading import read_molecule_table
 from dlbio.data.molecules.split import SPLITS, predefined_split, scaffold, split_molecules
 from dlbio.data.molecules.standardize import RejectedRowsError, check_rejections, prepare_molecules
@@ -34,6 +36,7 @@ from dlbio.io import load_tensors
 __all__ = [
     "ATOM_FEATURES",
     "BOND_FEATURES",
+    "MoleculeGraphs",
     "RejectedRowsError",
     "check_rejections",
     "featurize_many",
@@ -242,8 +245,13 @@ def replicate_split(table, y, replicate, targets, task):
 
 
 def load_molecule_dataset(graphs_path, table_path, targets):
-    """Read a prepared dataset back: (PyG ``Data`` list, per-molecule table, targets ``y`` (M, T) float32)."""
+    """Read a prepared dataset back: (:class:`MoleculeGraphs`, per-molecule table, targets ``y`` (M, T) float32)."""
     tensors = load_tensors(graphs_path)
+    missing = [k for k in (*STORE_KEYS, "y") if k not in tensors]
+    if missing:
+        raise InputError(
+            f"'{graphs_path}' is not a molecule tensor store (it lacks {missing}); re-run molecules_prepare"
+        )
     table = pd.read_csv(table_path, sep="\t", dtype={"id": str, "input_smiles": str, "smiles": str, "split": str})
     y = tensors["y"].numpy()
     if len(table) != y.shape[0] or y.shape[1] != len(targets):
@@ -251,4 +259,4 @@ def load_molecule_dataset(graphs_path, table_path, targets):
             f"'{graphs_path}' holds {y.shape[0]} molecules x {y.shape[1]} targets but '{table_path}' has "
             f"{len(table)} rows and the config names {len(targets)} targets; re-run molecules_prepare"
         )
-    return to_data_list(tensors), table, y
+    return MoleculeGraphs(tensors), table, y

@@ -29,18 +29,20 @@ The blocks lie side by side in this order; ``ATOM_LAYOUT`` and ``BOND_LAYOUT`` d
 offset from the choice lists (``span``: a block's columns, ``column``: one choice's column).
 
 Tensor store written for a dataset (:func:`featurize_many`, ``prepare_molecule_dataset``),
-M molecules, N atoms and E directed edges in total:
+M molecules, N atoms and E directed edges in total, in small dtypes (features are 0/1):
 
-- ``x`` float32 (N, ATOM_FEATURES), atoms of molecule i in rows ``atom_ptr[i]:atom_ptr[i+1]``
-- ``edge_index`` int64 (2, E): every bond in both directions, GLOBAL atom indices (rows of
-  ``x``), so the store is one disconnected graph like a PyG ``Batch``; edges of molecule i are
-  columns ``edge_ptr[i]:edge_ptr[i+1]``; subtract ``atom_ptr[i]`` for local indices
-- ``edge_attr`` float32 (E, BOND_FEATURES)
+- ``x`` uint8 (N, ATOM_FEATURES), atoms of molecule i in rows ``atom_ptr[i]:atom_ptr[i+1]``
+- ``edge_index`` int32 (2, E; int64 from 2**31 atoms on): every bond in both directions, GLOBAL atom
+  indices (rows of ``x``), so the store is one disconnected graph like a PyG ``Batch``; edges of molecule i
+  are columns ``edge_ptr[i]:edge_ptr[i+1]``; subtract ``atom_ptr[i]`` for local indices
+- ``edge_attr`` uint8 (E, BOND_FEATURES)
 - ``atom_ptr``, ``edge_ptr`` int64 (M+1)
 - ``y`` float32 (M, T) targets, NaN = missing label (from ``prepare_molecule_dataset``)
+
+Readers (:class:`~dlbio.data.molecules.graphs.MoleculeGraphs`) cast to float32 / int64 per batch, so stores
+written earlier with float32 features and int64 indices read alike.
 """
 
-import math
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -51,13 +53,14 @@ import numpy as np
 import torch
 from rdkit import Chem
 from rdkit.Chem import BondStereo, BondType, ChiralType, HybridizationType
-from torch_geometric.data import Data
 
+from dlbio.data.molecules.graphs import MoleculeGraphs
 from dlbio.data.molecules.standardize import parse_smiles
 from dlbio.errors import InputError
 
 FEATURIZATION_VERSION = 1  # of the atom/bond columns below; saved models record it; change it with any column
 POOL_MIN = 2000  # fewer molecules than this are featurised in-process (pool start-up costs more)
+CHUNK = 1000  # molecules featurised at a time (one pool task); only their compact arrays are kept
 RING_SIZES = (3, 4, 5, 6, 7, 8)
 
 
@@ -113,8 +116,8 @@ class Layout:
         block, start = self._by_name[name]
         return start + block.choices.index(choice)
 
-    def encode(self, items):
-        """float32 (len(items), size) one-hot rows of RDKit atoms or bonds."""
+    def encode(self, items, dtype=np.float32):
+        """(len(items), size) one-hot rows of RDKit atoms or bonds, as ``dtype``."""
         rows, cols = [], []
         for i, item in enumerate(items):
             for value, columns, unlisted, multi in self._lookup:
@@ -127,8 +130,8 @@ class Layout:
                     if col is not None:
                         rows.append(i)
                         cols.append(col)
-        out = np.zeros((len(items), self.size), dtype=np.float32)
-        out[rows, cols] = 1.0
+        out = np.zeros((len(items), self.size), dtype=dtype)
+        out[rows, cols] = 1
         return out
 
 
@@ -190,85 +193,81 @@ ATOM_FEATURES = ATOM_LAYOUT.size
 BOND_FEATURES = BOND_LAYOUT.size
 
 
-def featurize_mol(mol):
-    """Graph arrays of an RDKit molecule (see the module docstring for the columns)."""
+def featurize_mol(mol, dtype=np.float32):
+    """Graph arrays of an RDKit molecule (see the module docstring for the columns), features as ``dtype``."""
     bonds = mol.GetBonds()
     pairs = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in bonds], dtype=np.int64).reshape(-1, 2)
     # both directions of bond k are edges 2k (begin → end) and 2k+1 (end → begin)
     edge_index = np.stack([pairs, pairs[:, ::-1]], axis=1).reshape(-1, 2).T.copy()
-    edge_attr = np.repeat(BOND_LAYOUT.encode(bonds), 2, axis=0)
-    return {"x": ATOM_LAYOUT.encode(mol.GetAtoms()), "edge_index": edge_index, "edge_attr": edge_attr}
+    edge_attr = np.repeat(BOND_LAYOUT.encode(bonds, dtype), 2, axis=0)
+    return {"x": ATOM_LAYOUT.encode(mol.GetAtoms(), dtype), "edge_index": edge_index, "edge_attr": edge_attr}
 
 
-def featurize_smiles(smiles):
-    """``{"x", "edge_index" (local, both directions), "edge_attr"}`` numpy arrays of one SMILES."""
+def _parse(smiles):
     mol, reason = parse_smiles(smiles)
     if mol is None:
         raise InputError(f"cannot featurise '{smiles}': {reason}")
-    return featurize_mol(mol)
+    return mol
+
+
+def featurize_smiles(smiles):
+    """``{"x", "edge_index" (local, both directions), "edge_attr"}`` numpy arrays of one SMILES (float32 features)."""
+    return featurize_mol(_parse(smiles))
 
 
 def _featurize_chunk(smiles_list):
-    """Worker: concatenated numpy arrays (local edge indices) and per-molecule sizes of a chunk."""
-    parts = [featurize_smiles(s) for s in smiles_list]
-    n_atoms = np.array([p["x"].shape[0] for p in parts], dtype=np.int64)
-    n_edges = np.array([p["edge_index"].shape[1] for p in parts], dtype=np.int64)
-    edge_index = [p["edge_index"] for p in parts]
+    """Worker: uint8 features, int32 local edge indices and per-molecule sizes of a chunk, concatenated."""
+    parts = [featurize_mol(_parse(s), np.uint8) for s in smiles_list]
+    x = [np.zeros((0, ATOM_FEATURES), np.uint8)] + [p["x"] for p in parts]  # with an empty first: a chunk may be empty
+    edge_index = [np.zeros((2, 0), np.int32)] + [p["edge_index"] for p in parts]
+    edge_attr = [np.zeros((0, BOND_FEATURES), np.uint8)] + [p["edge_attr"] for p in parts]
     return {
-        "x": np.concatenate([p["x"] for p in parts]) if parts else np.zeros((0, ATOM_FEATURES), np.float32),
-        "edge_index": np.concatenate(edge_index, axis=1) if parts else np.zeros((2, 0), np.int64),
-        "edge_attr": (
-            np.concatenate([p["edge_attr"] for p in parts]) if parts else np.zeros((0, BOND_FEATURES), np.float32)
-        ),
-        "n_atoms": n_atoms,
-        "n_edges": n_edges,
+        "x": np.concatenate(x),
+        "edge_index": np.concatenate(edge_index, axis=1, dtype=np.int32, casting="same_kind"),
+        "edge_attr": np.concatenate(edge_attr),
+        "n_atoms": np.array([len(a) for a in x[1:]], dtype=np.int64),
+        "n_edges": np.array([len(a) for a in edge_attr[1:]], dtype=np.int64),
     }
 
 
-def featurize_many(smiles_list, processes=None, pool_min=POOL_MIN):
-    """Featurise many SMILES into one tensor store (see the module docstring).
+def _join(chunks, key, axis=0, dtype=None):
+    """One array from the ``key`` arrays of ``chunks``, dropping them from the chunks as it goes."""
+    return np.concatenate([c.pop(key) for c in chunks], axis=axis, dtype=dtype, casting="same_kind")
 
-    Inputs of ``pool_min`` or more molecules use a ``multiprocessing`` pool of ``processes``
-    workers (default: all cores); workers return plain numpy arrays.
+
+def featurize_many(smiles_list, processes=None, pool_min=POOL_MIN, chunk_size=CHUNK):
+    """Featurise many SMILES into one tensor store (see the module docstring), ``chunk_size`` at a time.
+
+    Only each chunk's compact arrays are kept until they are joined, never per-molecule arrays of all
+    molecules. Inputs of ``pool_min`` or more molecules use a ``multiprocessing`` pool of ``processes``
+    workers (default: all cores), one chunk per task; workers return plain numpy arrays.
     """
     smiles_list = list(smiles_list)
     processes = processes or os.cpu_count() or 1
     n = len(smiles_list)
+    pieces = (smiles_list[i : i + chunk_size] for i in range(0, max(n, 1), chunk_size))  # one empty piece if n = 0
     if n < pool_min or processes == 1:
-        chunks = [_featurize_chunk(smiles_list)]
+        chunks = [_featurize_chunk(p) for p in pieces]
     else:
-        size = math.ceil(n / (processes * 4))
-        pieces = [smiles_list[i : i + size] for i in range(0, n, size)]
         with multiprocessing.get_context("fork").Pool(processes) as pool:
-            chunks = pool.map(_featurize_chunk, pieces, chunksize=1)
-    n_atoms = np.concatenate([c["n_atoms"] for c in chunks])
-    n_edges = np.concatenate([c["n_edges"] for c in chunks])
+            chunks = list(pool.imap(_featurize_chunk, pieces))
+    n_atoms, n_edges = _join(chunks, "n_atoms"), _join(chunks, "n_edges")
     atom_ptr = np.concatenate([[0], np.cumsum(n_atoms)]).astype(np.int64)
     edge_ptr = np.concatenate([[0], np.cumsum(n_edges)]).astype(np.int64)
-    edge_index = np.concatenate([c["edge_index"] for c in chunks], axis=1)
-    edge_index += np.repeat(atom_ptr[:-1], n_edges)[None, :]  # local → global atom indices
+    index_dtype = np.int32 if atom_ptr[-1] < 2**31 else np.int64
+    edge_index = _join(chunks, "edge_index", axis=1, dtype=index_dtype)
+    edge_index += np.repeat(atom_ptr[:-1], n_edges).astype(index_dtype)  # local → global atom indices
     return {
-        "x": torch.from_numpy(np.concatenate([c["x"] for c in chunks])),
+        "x": torch.from_numpy(_join(chunks, "x")),
         "edge_index": torch.from_numpy(edge_index),
-        "edge_attr": torch.from_numpy(np.concatenate([c["edge_attr"] for c in chunks])),
+        "edge_attr": torch.from_numpy(_join(chunks, "edge_attr")),
         "atom_ptr": torch.from_numpy(atom_ptr),
         "edge_ptr": torch.from_numpy(edge_ptr),
     }
 
 
 def to_data_list(tensors):
-    """One PyG ``Data(x, edge_index (local), edge_attr, y (1, T) if stored)`` per molecule of a tensor store."""
-    y = tensors.get("y")
-    atom_ptr, edge_ptr = tensors["atom_ptr"].tolist(), tensors["edge_ptr"].tolist()
-    x, edge_index, edge_attr = tensors["x"], tensors["edge_index"], tensors["edge_attr"]
-    y = None if y is None else torch.as_tensor(y, dtype=torch.float32)
-    if y is not None and y.dim() == 1:
-        y = y[:, None]
-    data = []
-    for i in range(len(atom_ptr) - 1):
-        a0, a1, e0, e1 = atom_ptr[i], atom_ptr[i + 1], edge_ptr[i], edge_ptr[i + 1]
-        item = Data(x=x[a0:a1], edge_index=edge_index[:, e0:e1] - a0, edge_attr=edge_attr[e0:e1])
-        if y is not None:
-            item.y = y[i : i + 1]
-        data.append(item)
-    return data
+    """One PyG ``Data(x, edge_index (local), edge_attr, y (1, T) if stored)`` per molecule of a tensor store,
+    features float32 (:class:`~dlbio.data.molecules.graphs.MoleculeGraphs` items)."""
+    graphs = MoleculeGraphs(tensors)
+    return [graphs[i] for i in range(len(graphs))]
