@@ -4,15 +4,16 @@ Run from the repository root (idle machine; the 1M case takes about an hour on 2
 
     .venv/bin/python benchmarks/atlas_scale.py --cells 100000 300000 1000000 [--variants 100000]
 
-Data: ``dlbio.data.simulate_cells.simulate_atlas`` (2,000 genes, 8 cell types, 4 donors with a gene-wise
-batch effect, about 450 detected genes per cell), written once per size to ``--workdir`` as .h5ad.
+Data: ``dlbio.data.simulate_cells.simulate_atlas`` (2,000 genes, 8 cell types in sibling pairs told apart by
+20 weak markers, 4 donors with a gene-wise batch effect, about 450 detected genes per cell), written once per
+size to ``--workdir`` as .h5ad.
 
-For each size, Snakemake runs the cells chain of ``CONFIG`` (raw counts → QC → normalise → 1,000 HVGs per
-donor → sparse-aware scaling → 50 PCs → approximate kNN graph → GCN, GraphSAGE and GAT on sampled
-mini-batches of 1,024 cells, 50 steps an epoch, patience 8 epochs → logistic baseline; full-batch GCN
-needs ~17 s an epoch at 1M cells, a mini-batch epoch ~25 s for 50 optimiser steps instead of one) with ``--cores 2 --resources gpu=1`` (one GNN at a time, the
-baseline beside it). Per rule: wall seconds and peak resident memory from Snakemake's ``benchmark:`` files;
-per size: the chain's wall time and test accuracy of every model.
+For each size, Snakemake runs the cells chain of ``CONFIG`` with ``--cores 2 --resources gpu=1`` (one
+GNN at a time, the baseline beside it): raw counts → QC → normalise → 1,000 HVGs per donor → sparse-aware
+scaling → 50 PCs → approximate kNN graph → GCN, GraphSAGE and GAT on sampled mini-batches of 1,024 cells
+(50 steps an epoch, patience 8 epochs; a full-batch GCN epoch is one optimiser step over the whole graph)
+and the logistic baseline. Per rule: wall seconds and peak resident memory from Snakemake's ``benchmark:``
+files; per size: the chain's wall time and test accuracy of every model.
 
 ``--variants N`` also prepares, at N cells, the same data with whole donors held out for testing
 (``split.method: batch``) and with the autoencoder embedding (``preprocess.embedding: autoencoder``), and

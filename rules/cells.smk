@@ -25,8 +25,8 @@ rule cells_prepare:
             config["cells"][wildcards.dataset]["preprocess"]["embedding"]
             == "autoencoder"
         ),
-        mem_mb=grows_with_input(3000, 5),
-        runtime=grows_with_input(20, 0.005),
+        mem_mb=grows_with_input(1500, 2),  # 1M cells' 3.6 GB matrix: 6.4 GB peak (benchmarks/atlas_scale.py)
+        runtime=grows_with_input(15, 0.004),
     params:
         entry=entry_keys(
             "cells",

@@ -1,6 +1,8 @@
 """Atlas-scale single-cell paths: sparse-aware preprocessing, approximate kNN, batches, the autoencoder embedding,
 input-sized resources."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,7 +51,9 @@ def test_sparse_and_dense_preprocessing_give_the_same_pcs_as_scanpy_scale(atlas,
     dense.X = dense.X.toarray()
     dense, _, _ = preprocess(dense, settings, 0)
     assert sp.issparse(sparse.X)  # never densified
-    assert np.allclose(sparse.obsm["X_embedding"], aligned(sparse.obsm["X_embedding"], dense.obsm["X_embedding"]), atol=5e-3)
+    assert np.allclose(
+        sparse.obsm["X_embedding"], aligned(sparse.obsm["X_embedding"], dense.obsm["X_embedding"]), atol=5e-3
+    )
     classic = atlas.copy()  # the textbook path: densifying sc.pp.scale, then PCA
     sc.pp.filter_cells(classic, min_genes=50)
     sc.pp.filter_genes(classic, min_cells=3)
@@ -210,7 +214,18 @@ def test_workflow_compares_a_held_out_donor_and_the_autoencoder_side_by_side(atl
     recall = table["knn"].str.extract(r"approximate \(recall ([0-9.]+)\)")[0].astype(float)
     assert (recall >= 0.95).all() and (table["accuracy_mean"] > 0.5).all()
     fit = pd.read_csv(tmp_path / "results/cells/atlas/embedding_fit.tsv", sep="\t")
-    assert {"epoch", "train_loss", "val_loss"} <= set(fit.columns) and (tmp_path / "results/cells/atlas/embedding_fit.png").exists()
+    assert {"epoch", "train_loss", "val_loss"} <= set(fit.columns) and (
+        tmp_path / "results/cells/atlas/embedding_fit.png"
+    ).exists()
     cells = pd.read_csv(tmp_path / "results/cells/atlas_new_donor/cells.tsv", sep="\t")
     assert set(cells.loc[cells["split"] == "test", "batch"]) == {"donor1"}
     assert "donor1" not in set(cells.loc[cells["split"] != "test", "batch"])
+
+
+def test_preparation_asks_for_memory_and_time_in_proportion_to_the_matrix(atlas_path, tmp_path):
+    entry = {"h5ad": str(atlas_path), "label_key": "cell_type"}
+    result = snakemake(tmp_path, {"cells": {"atlas": entry}}, "-n", "results/cells/atlas/graph.pt")
+    assert result.returncode == 0, result.stderr[-3000:]
+    megabytes = matrix_megabytes(atlas_path)
+    expected = f"runtime={math.ceil(15 + 0.004 * megabytes)}, mem_mb={math.ceil(1500 + 2 * megabytes)}"
+    assert expected in result.stdout

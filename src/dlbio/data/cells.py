@@ -160,7 +160,7 @@ def scale_sparse_aware(adata, scale_max):
     Values are first clipped to ``mean ± scale_max · std`` (stored values only for sparse data): the PCs
     of the result equal those of ``sc.pp.scale(max_value=scale_max)`` followed by PCA, which centres.
     A gene whose mean exceeds ``scale_max`` std would also clip its zeros there; those are counted in the log.
-    Returns the gene means, stds and the clip bounds (in the input's units).
+    Returns the gene means and stds (ddof 1, as ``sc.pp.scale``) and the clip in stds (``inf``: none).
     """
     sc.pp.scale(adata, zero_center=False)
     mean, std = adata.var["mean"].to_numpy(), adata.var["std"].to_numpy()
@@ -178,14 +178,15 @@ def scale_sparse_aware(adata, scale_max):
 
 
 def embed(adata, params, seed, device):
-    """The cells' embedding (``obsm['X_embedding']``, float32) and its reference arrays: the PCs of the scaled
-    matrix (``sc.pp.pca``'s covariance solver: sparse stays sparse, centring is implicit), or the bottleneck of
-    a denoising autoencoder trained on it (:func:`dlbio.train.autoencoder.fit_autoencoder`; its loss history
-    is returned too, else ``None``)."""
+    """The cells' embedding (``obsm['X_embedding']``, float32), its reference arrays and its fit: the PCs of the
+    scaled matrix (``sc.pp.pca``'s covariance solver: sparse stays sparse, centring is implicit; fit: variance
+    ratios), or the bottleneck of a denoising autoencoder trained on it
+    (:func:`dlbio.train.autoencoder.fit_autoencoder`; fit: loss per epoch)."""
     n_dims = params["n_pcs"]
     if n_dims >= min(adata.n_obs, adata.n_vars):
         raise InputError(
-            f"preprocess.n_pcs = {n_dims} must be smaller than the number of cells ({adata.n_obs}) and genes ({adata.n_vars})"
+            f"preprocess.n_pcs = {n_dims} must be smaller than the number of cells ({adata.n_obs}) "
+            f"and genes ({adata.n_vars})"
         )
     if params["embedding"] == "autoencoder":
         settings = params["autoencoder"] | {"latent": n_dims}
@@ -198,17 +199,21 @@ def embed(adata, params, seed, device):
         "pca_mean": np.asarray(adata.X.mean(axis=0), dtype=np.float32).ravel(),
         "pca_components": np.asarray(adata.varm["PCs"].T, dtype=np.float32),
     }
-    history = pd.DataFrame({"component": np.arange(1, n_dims + 1), "variance_ratio": adata.uns["pca"]["variance_ratio"]})
+    history = pd.DataFrame(
+        {"component": np.arange(1, n_dims + 1), "variance_ratio": adata.uns["pca"]["variance_ratio"]}
+    )
     return arrays, history
 
 
 def integrate(adata, params, batch_key, seed):
-    """Harmony (harmonypy) on the embedding, per ``.obs[batch_key]``, when ``preprocess.integration`` asks (in place)."""
+    """Harmony (harmonypy) on the embedding per ``.obs[batch_key]``, if ``preprocess.integration`` asks (in place)."""
     if params["integration"] == "none":
         return
     if batch_key is None:
         raise InputError("preprocess.integration 'harmony' needs the dataset's batch_key (an .obs column)")
-    corrected = harmonypy.run_harmony(adata.obsm["X_embedding"], adata.obs, [batch_key], random_state=seed, verbose=False)
+    corrected = harmonypy.run_harmony(
+        adata.obsm["X_embedding"], adata.obs, [batch_key], random_state=seed, verbose=False
+    )
     adata.obsm["X_embedding"] = np.asarray(corrected.Z_corr, dtype=np.float32)
     log.info("harmony: embedding integrated over %d batches of '%s'", adata.obs[batch_key].nunique(), batch_key)
 
@@ -340,7 +345,8 @@ def project_query(adata, reference, min_shared_fraction, source, declared=None, 
     if reference["integration"] != "none":
         raise InputError(
             f"the reference was integrated with {reference['integration']} (preprocess.integration); its corrected "
-            f"embedding is no fixed map for new cells such as '{source}': prepare it with integration: none to map queries"
+            f"embedding is no fixed map for new cells such as '{source}': prepare it with integration: none "
+            "to map queries"
         )
     declared = declared or reference["input"]
     features, genes = reference["features"], reference["genes"]
@@ -594,10 +600,13 @@ def check_batch_key(adata, batch_key, source):
         return
     if batch_key not in adata.obs:
         raise InputError(
-            f"'{source}': batch_key '{batch_key}' not in .obs; available columns: {', '.join(map(str, adata.obs.columns))}"
+            f"'{source}': batch_key '{batch_key}' not in .obs; available columns: "
+            f"{', '.join(map(str, adata.obs.columns))}"
         )
     if adata.obs[batch_key].isna().any():
-        raise InputError(f"'{source}': batch_key '{batch_key}' is missing for {int(adata.obs[batch_key].isna().sum())} cells")
+        raise InputError(
+            f"'{source}': batch_key '{batch_key}' is missing for {int(adata.obs[batch_key].isna().sum())} cells"
+        )
 
 
 def prepare_cell_dataset(name, cfg, device="cpu", threads=1):

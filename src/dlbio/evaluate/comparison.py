@@ -76,7 +76,10 @@ def stack_comparisons(tables, descriptions):
     """One table of every dataset's model comparison (``tables``: dataset → table), each row led by the
     dataset and its description (``descriptions``: dataset → dict, e.g. :func:`describe_cells_dataset`)."""
     return pd.concat(
-        [pd.DataFrame([{"dataset": name} | descriptions[name]] * len(table)).join(table) for name, table in tables.items()],
+        [
+            pd.DataFrame([{"dataset": name} | descriptions[name]] * len(table)).join(table)
+            for name, table in tables.items()
+        ],
         ignore_index=True,
     )
 
