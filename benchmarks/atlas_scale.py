@@ -85,10 +85,10 @@ def rule_rows(workdir, dataset, n):
     return rows
 
 
-def accuracy(workdir, dataset):
-    """Test accuracy and macro-F1 of every model of ``dataset`` (replicate 0)."""
+def accuracy(workdir, dataset, models=CONFIG["models"]):
+    """Test accuracy and macro-F1 of ``models`` and the baseline on ``dataset`` (replicate 0)."""
     scores = {}
-    for model in [*CONFIG["models"], "logreg"]:
+    for model in [*models, "logreg"]:
         metrics = json.loads((workdir / "results/cells" / dataset / model / "rep0/metrics.json").read_text())
         scores[model] = (metrics["accuracy"], metrics["macro_f1"])
     return scores
@@ -98,23 +98,27 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--variants", type=int, help="cells for the held-out-donor and autoencoder variants")
+    parser.add_argument("--variant-models", nargs="+", default=CONFIG["models"], help="GNNs of the variants")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dlbio-atlas"))
+    parser.add_argument("--skip-chain", action="store_true", help="reuse the chains already run in --workdir")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     rows, chains = [], []
     for n in args.cells:
         entry = CONFIG | {"h5ad": str(atlas(n, args.workdir))}
         workdir = args.workdir / f"run_{n}"
-        wall = run_chain(workdir, {"atlas": entry})
+        wall = float("nan") if args.skip_chain else run_chain(workdir, {"atlas": entry})
         rows += rule_rows(workdir, "atlas", n)
         scores = accuracy(workdir, "atlas")
         chains.append({"cells": n, "chain wall min": wall / 60, **{f"{m} accuracy": a for m, (a, _) in scores.items()}})
         print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3g"), flush=True)
         if n == args.variants:
             names = {name: name.replace(" ", "_") for name in VARIANTS}
-            run_chain(args.workdir / f"variants_{n}", {names[v]: entry | change for v, change in VARIANTS.items()})
+            variants = {names[v]: entry | change | {"models": args.variant_models} for v, change in VARIANTS.items()}
+            run_chain(args.workdir / f"variants_{n}", variants)
+            scores = {m: scores[m] for m in [*args.variant_models, "logreg"]}
             table = {"random split, PCA": scores}
-            table |= {v: accuracy(args.workdir / f"variants_{n}", name) for v, name in names.items()}
+            table |= {v: accuracy(args.workdir / f"variants_{n}", name, args.variant_models) for v, name in names.items()}
             print(f"\n## {n} cells, same models: random split vs held-out donor vs autoencoder embedding\n")
             print(pd.DataFrame({
                 name: {f"{m} accuracy / macro-F1": f"{a:.3f} / {f:.3f}" for m, (a, f) in scores.items()}

@@ -151,7 +151,7 @@ def test_harmony_mixes_donors_and_refuses_queries(atlas_path, preprocess_params,
     plain = config(atlas_path, preprocess_params, split={"val": 0.2, "test": 0.2})
     before, _ = donor_mixing(plain)
     after, reference = donor_mixing(plain | {"preprocess": params(preprocess_params, integration="harmony")})
-    assert after > before + 0.05  # neighbours come from other donors more often after integration
+    assert after > 3 * before  # neighbours come from other donors far more often after integration
     save_reference(reference, tmp_path / "ref.npz")
     with pytest.raises(InputError, match="integrated with harmony .*no fixed map for new cells such as 'q.h5ad'"):
         project_query(sc.read_h5ad(atlas_path), load_reference(tmp_path / "ref.npz"), 0.5, "q.h5ad")

@@ -150,7 +150,7 @@ def changed(config, path, value):
 
 
 TABLES = {"summary": 1}
-CELL_TABLES = {"cells_compare": 1, **TABLES}
+CELL_TABLES = {"cells_compare": 1, "cells_overview": 1, **TABLES}
 GAN_TABLES = {"gan_evaluate": 1, "gan_evaluation_table": 1, **TABLES}
 
 
