@@ -21,10 +21,6 @@ rule cells_prepare:
         "../envs/cells.yaml"
     threads: 2
     resources:
-        gpu=lambda wildcards: int(
-            config["cells"][wildcards.dataset]["preprocess"]["embedding"]
-            == "autoencoder"
-        ),
         mem_mb=grows_with_input(1500, 2),  # 1M cells' 3.6 GB matrix: 6.4 GB peak (benchmarks/atlas_scale.py)
         runtime=grows_with_input(15, 0.004),
     params:
