@@ -186,6 +186,8 @@ def test_matrix_megabytes_reads_the_header(atlas, atlas_path, tmp_path):
     dense.write_h5ad(tmp_path / "dense.h5ad")
     assert matrix_megabytes(tmp_path / "dense.h5ad") == pytest.approx(atlas.n_obs * atlas.n_vars * 4 / 1e6)
     assert matrix_megabytes(tmp_path / "missing.h5ad") == 0.0
+    (tmp_path / "broken.h5ad").write_bytes(b"not an HDF5 file")
+    assert matrix_megabytes(tmp_path / "broken.h5ad") == 16e-6
 
 
 def test_workflow_compares_a_held_out_donor_and_the_autoencoder_side_by_side(atlas_path, tmp_path):

@@ -8,14 +8,16 @@ import h5py
 
 def matrix_megabytes(path):
     """Megabytes the expression matrix of the .h5ad at ``path`` takes in memory (stored values, and indices
-    when sparse), read from its header only; the file's size for other files, 0 for a missing one."""
+    when sparse), read from its header only; the file's size for other or unreadable files (the job itself then
+    names the problem), 0 for a missing one."""
     path = Path(path)
     if not path.is_file():
         return 0.0
-    if path.suffix != ".h5ad":
+    try:
+        with h5py.File(path, "r") as handle:
+            x = handle["X"]
+            if isinstance(x, h5py.Dataset):
+                return x.size * x.dtype.itemsize / 1e6
+            return sum(x[name].size * x[name].dtype.itemsize for name in ("data", "indices", "indptr")) / 1e6
+    except (OSError, KeyError):
         return path.stat().st_size / 1e6
-    with h5py.File(path, "r") as handle:
-        x = handle["X"]
-        if isinstance(x, h5py.Dataset):
-            return x.size * x.dtype.itemsize / 1e6
-        return sum(x[name].size * x[name].dtype.itemsize for name in ("data", "indices", "indptr")) / 1e6
