@@ -135,7 +135,7 @@ def test_failing_job_is_retried_with_more_memory_and_reported(cluster, tmp_path,
     assert result.returncode != 0
     assert "Error in rule cells_prepare" in result.stderr
     assert list(jobs["State"]) == ["FAILED"] * 3  # retries: 2 in the profile
-    assert list(jobs["ReqMem"]) == ["1501M", "3002M", "4503M"]  # 1500 MB + 2 × the (tiny) input, × attempt
+    assert list(jobs["ReqMem"]) == ["1501M", "3001M", "4501M"]  # ⌈(1500 MB + 2 × the tiny input) × attempt⌉
 
 
 def test_gan_killed_at_its_time_limit_resumes_from_its_checkpoint(cluster, tmp_path, counts_h5ad):
