@@ -15,7 +15,6 @@ import scanpy as sc
 import scipy.sparse as sp
 import torch
 from sklearn.model_selection import train_test_split
-from pynndescent import NNDescent
 from sklearn.neighbors import NearestNeighbors
 from torch_geometric.data import Data
 
@@ -405,6 +404,8 @@ def approximate_neighbours(x, k, metric, threads=1, seed=0):
     the search behind ``sc.pp.neighbors``), keeping the best ``k`` of ``SEARCH_BREADTH`` × k candidates per row
     with up to 60 candidates per round. On 1M simulated cells' 50 PCs (benchmarks/atlas_scale.py) recall is 0.97,
     where k candidates give 0.78 and scanpy's own settings 0.74 (noise-dominated PCs are hard to search)."""
+    from pynndescent import NNDescent  # here, not at the top: it compiles its distances on import (~8 s a job)
+
     index = NNDescent(
         x, n_neighbors=round(SEARCH_BREADTH * k) + 1, metric=metric, max_candidates=60, random_state=seed,
         n_jobs=threads, low_memory=True,
