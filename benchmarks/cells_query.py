@@ -39,8 +39,9 @@ from sklearn.linear_model import LogisticRegression
 from torch_geometric.data import Data
 
 from dlbio.apply.cells import annotate, load_models
-from dlbio.data.cells import load_reference, prepare_cell_dataset, save_reference
+from dlbio.data.cell_reference import load_reference, save_reference
 from dlbio.train.baseline import fit_logistic, save_logistic
+from dlbio.train.cell_embedding import prepare_cell_dataset
 from dlbio.train.gnn import fit_node_classifier, save_node_classifier
 
 TYPES, SEED, CHUNK = 8, 0, 10_000
@@ -71,7 +72,7 @@ def prepare(n_reference, genes, folder):
     simulate(n_reference, genes, seed=1).write_h5ad(folder / "reference.h5ad")
     cfg = {"h5ad": str(folder / "reference.h5ad"), "label_key": "cell_type", "seed": SEED, "preprocess": PREPROCESS,
            "graph": {"k": 15, "metric": "euclidean", "symmetrize": "union"}, "split": {"val": 0.2, "test": 0.2}}  # fmt: skip
-    tensors, _, reference = prepare_cell_dataset("bench", cfg)
+    tensors, _, reference, _ = prepare_cell_dataset("bench", cfg)
     save_reference(reference, folder / "reference.npz")
     graph = Data(**tensors)
     model, _ = fit_node_classifier("gcn", graph, GNN, torch.device("cpu"), SEED)

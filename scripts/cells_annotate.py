@@ -3,7 +3,8 @@
 import pandas as pd
 
 from dlbio.apply.cells import annotate, load_models, load_query
-from dlbio.data.cells import load_cell_graph, load_reference
+from dlbio.data.cell_reference import load_reference
+from dlbio.data.cells import load_cell_graph
 from dlbio.device import resolve_device
 from dlbio.io import log_to
 

@@ -3,7 +3,7 @@ search: a held-out-donor or autoencoder variant of a dataset sits beside the ori
 
 import pandas as pd
 
-from dlbio.data.cells import load_reference
+from dlbio.data.cell_reference import load_reference
 from dlbio.evaluate.comparison import describe_cells_dataset, stack_comparisons
 from dlbio.io import log_to
 

@@ -3,9 +3,10 @@ the reference (what maps new cells onto this graph) and the embedding's fit (tab
 
 import torch
 
-from dlbio.data.cells import plot_embedding_history, prepare_cell_dataset, save_reference
+from dlbio.data.cell_reference import save_reference
 from dlbio.device import resolve_device
 from dlbio.io import log_to, save_tensors
+from dlbio.train.cell_embedding import plot_embedding_history, prepare_cell_dataset
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

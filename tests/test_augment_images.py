@@ -12,7 +12,6 @@ import yaml
 
 from conftest import REPO
 from dlbio.augment.checks import check_image_experiments
-from dlbio.augment.effect import verdict
 from dlbio.augment.images import (
     arm_metrics,
     class_aware_generator,
@@ -26,6 +25,7 @@ from dlbio.augment.images import (
 )
 from dlbio.data.tiles import load_tile_store
 from dlbio.errors import InputError
+from dlbio.evaluate.effect import verdict
 from dlbio.models.dcgan import build_gan
 from test_workflow import snakemake
 

@@ -7,22 +7,18 @@ import scanpy as sc
 import scipy.sparse as sp
 import torch
 
+from dlbio.data.cell_reference import REFERENCE_FORMAT, load_reference, save_reference
 from dlbio.data.cells import (
-    REFERENCE_FORMAT,
     UNLABELED,
     build_cell_graph,
     check_declared_input,
     load_cell_graph,
     load_cells,
-    load_reference,
-    prepare_cell_dataset,
-    preprocess,
-    project_query,
     replicate_split,
-    save_reference,
 )
 from dlbio.errors import InputError
 from dlbio.io import save_tensors
+from dlbio.train.cell_embedding import prepare_cell_dataset, preprocess, project_query
 
 
 def test_builtin_pbmc_loads_with_string_labels():

@@ -15,11 +15,12 @@ from dlbio.apply.cells import (
     load_query,
     with_query,
 )
-from dlbio.data.cells import load_reference, prepare_cell_dataset, save_reference
+from dlbio.data.cell_reference import load_reference, save_reference
 from dlbio.errors import InputError
 from dlbio.models.gnn import NodeClassifier
 from dlbio.models.registry import CELL_GNNS
 from dlbio.train.baseline import fit_logistic, load_logistic, save_logistic
+from dlbio.train.cell_embedding import prepare_cell_dataset
 from dlbio.train.gnn import (
     MODEL_FORMAT,
     fit_node_classifier,

@@ -10,20 +10,12 @@ import scanpy as sc
 import scipy.sparse as sp
 from torch_geometric.data import Data
 
-from dlbio.data.cells import (
-    assign_splits,
-    knn_distances,
-    knn_recall,
-    load_reference,
-    prepare_cell_dataset,
-    preprocess,
-    project_query,
-    replicate_split,
-    save_reference,
-)
+from dlbio.data.cell_reference import load_reference, save_reference
+from dlbio.data.cells import assign_splits, knn_distances, knn_recall, replicate_split
 from dlbio.data.simulate_cells import simulate_atlas
 from dlbio.errors import InputError
 from dlbio.resources import matrix_megabytes
+from dlbio.train.cell_embedding import prepare_cell_dataset, preprocess, project_query
 from test_workflow import snakemake
 
 GRAPH = {"k": 10, "metric": "euclidean", "symmetrize": "union", "method": "exact"}

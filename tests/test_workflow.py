@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from conftest import REPO
-from dlbio.augment.effect import verdict
+from dlbio.evaluate.effect import verdict
 
 GNN = {"hidden": 32, "max_epochs": 120, "patience": 20}
 BASE64 = re.compile(r"base64,([A-Za-z0-9+/=]+)")

@@ -1,6 +1,6 @@
 """Annotating query cells with every trained model of a cell dataset, without retraining.
 
-Query cells are mapped into the reference's PCs (:func:`dlbio.data.cells.project_query`) and each is
+Query cells are mapped into the reference's PCs (:func:`dlbio.train.cell_embedding.project_query`) and each is
 linked to its ``k`` nearest reference cells with the reference graph's edge kernel and bandwidth. The
 edges run from reference to query cells only: a query cell receives messages and sends none, so the
 reference cells' outputs are those of training and a query cell's label does not depend on the other
@@ -14,19 +14,12 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.neighbors import NearestNeighbors
 from torch_geometric.data import Data
 
-from dlbio.data.cells import (
-    UNLABELED,
-    check_declared_input,
-    edge_kernel,
-    embedding_dims,
-    project_query,
-    read_cells,
-    read_labels,
-)
+from dlbio.data.cells import UNLABELED, check_declared_input, edge_kernel, read_cells, read_labels
 from dlbio.errors import InputError
 from dlbio.models.gnn import NodeClassifier
 from dlbio.models.registry import CELL_BASELINE
 from dlbio.train.baseline import load_logistic
+from dlbio.train.cell_embedding import embedding_dims, project_query
 from dlbio.train.gnn import load_node_classifier, predict_nodes
 
 QUERY_PCS = "X_reference_pca"  # .obsm key of the query cells' reference-space PCs
@@ -118,7 +111,7 @@ def annotate(
 ):
     """Label every cell of ``query`` (an AnnData read from ``source``) with every model of ``models``.
 
-    ``reference`` is the prepared dataset's reference (:func:`dlbio.data.cells.load_reference`), ``graph``
+    ``reference`` is the prepared dataset's reference (:func:`dlbio.data.cell_reference.load_reference`), ``graph``
     its graph ``Data``, ``models`` name → model (:func:`load_models`); ``declared``, ``min_shared_fraction``
     as in :func:`project_query`. Adds ``obs['<model>_prediction']``, ``obs['<model>_confidence']`` and
     ``obsm[QUERY_PCS]`` to ``query``. Returns the per-cell table (cell, model, predicted, confidence, and

@@ -23,10 +23,10 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 from torch_geometric.data import Data
 
-from dlbio.augment.effect import clearly_positive, verdict
 from dlbio.data.cells import SPLITS, knn_graph
 from dlbio.errors import InputError
 from dlbio.evaluate.classification import per_class_metrics
+from dlbio.evaluate.effect import clearly_positive, verdict
 from dlbio.figures import plt
 from dlbio.models.registry import CELL_BASELINE
 from dlbio.train.baseline import fit_logistic

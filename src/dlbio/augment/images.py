@@ -17,7 +17,7 @@ arm's training set, so the augmented arm takes ``1 + ratio`` times as many steps
 
 Summaries pair the arms by seed: the difference is ``real+synthetic − real`` per seed, then its
 mean and standard deviation (ddof 1) over seeds. A difference is called an improvement only when
-its mean exceeds one standard deviation above zero (a loss likewise below; dlbio.augment.effect), otherwise
+its mean exceeds one standard deviation above zero (a loss likewise below; dlbio.evaluate.effect), otherwise
 "no clear effect".
 """
 
@@ -26,10 +26,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from dlbio.augment.effect import verdict
 from dlbio.data.tiles import training_tiles
 from dlbio.errors import InputError
 from dlbio.evaluate.classification import per_class_metrics
+from dlbio.evaluate.effect import verdict
 from dlbio.evaluate.feasibility import subsample_counts
 from dlbio.figures import plt
 from dlbio.train.gan import load_generator, sample_tiles

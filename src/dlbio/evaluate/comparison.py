@@ -3,7 +3,7 @@
 A replicate is one training of every model and of the baseline with the same seed (and split). Each
 model gets the mean and standard deviation of every headline metric over its replicates, and the
 replicate-paired difference to the baseline (model minus baseline, replicate by replicate) with its
-mean, spread and verdict from :func:`dlbio.augment.effect.verdict`, read so that ``improved`` always
+mean, spread and verdict from :func:`dlbio.evaluate.effect.verdict`, read so that ``improved`` always
 means better (lower for errors). With one replicate there is no spread and no verdict.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlbio.augment.effect import verdict
+from dlbio.evaluate.effect import verdict
 from dlbio.figures import plt
 from dlbio.io import read_json
 

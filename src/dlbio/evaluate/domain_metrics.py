@@ -10,7 +10,6 @@ import contextlib
 import sys
 import warnings
 
-import numpy as np
 import torch
 from prdc import compute_prdc
 from torch import nn

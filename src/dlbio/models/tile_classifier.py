@@ -5,7 +5,6 @@ a global average pool and a linear head. The pooled ``8w`` features are the penu
 features used as a domain feature space for GAN evaluation.
 """
 
-import torch
 from torch import nn
 
 STRIDES = 4
