@@ -19,7 +19,7 @@ rule cells_prepare:
         "results/cells/{dataset}/prepare.benchmark.tsv"
     conda:
         "../envs/cells.yaml"
-    threads: 2
+    threads: threads_for_input(100)  # kNN search and PCA gain from a 2nd core from ~30k cells
     resources:
         mem_mb=grows_with_input(1500, 2),  # 1M cells' 3.6 GB matrix: 6.4 GB peak (benchmarks/atlas_scale.py)
         runtime=grows_with_input(15, 0.004),

@@ -64,6 +64,16 @@ def grows_with_input(base, per_mb):
     return resource
 
 
+def threads_for_input(megabytes):
+    """Threads: 2 for an input of at least ``megabytes`` (an .h5ad counts its matrix's size in memory), else 1,
+    so that a small job leaves the other core to the jobs beside it."""
+
+    def threads(wildcards, input):
+        return 2 if sum(matrix_megabytes(path) for path in input) >= megabytes else 1
+
+    return threads
+
+
 def entry_keys(section, wildcard, *keys):
     """Params: only ``keys`` of the entry ``config[section][<wildcard>]``, so that a change to any other key
     of the entry reruns nothing."""
