@@ -223,3 +223,4 @@ def test_preparation_asks_for_memory_and_time_in_proportion_to_the_matrix(atlas_
     megabytes = matrix_megabytes(atlas_path)
     expected = f"runtime={math.ceil(15 + 0.004 * megabytes)}, mem_mb={math.ceil(1500 + 2 * megabytes)}"
     assert expected in result.stdout
+    assert megabytes < 100 and "threads: 2" not in result.stdout  # a small matrix leaves the 2nd core to others
