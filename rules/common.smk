@@ -52,14 +52,18 @@ def route_by_resources():
                 )
 
 
+def input_megabytes(input):
+    """Megabytes of a job's input files (an .h5ad counts its matrix's size in memory)."""
+    return sum(matrix_megabytes(path) for path in input)
+
+
 def grows_with_input(base, per_mb):
     """A resource (mem_mb or runtime minutes) of ``base + per_mb`` × the job's input megabytes (an .h5ad counts
     its matrix's size in memory), times the attempt: a big input asks for enough on its first attempt.
     """
 
     def resource(wildcards, input, attempt):
-        megabytes = sum(matrix_megabytes(path) for path in input)
-        return math.ceil((base + per_mb * megabytes) * attempt)
+        return math.ceil((base + per_mb * input_megabytes(input)) * attempt)
 
     return resource
 
@@ -69,7 +73,7 @@ def threads_for_input(megabytes):
     so that a small job leaves the other core to the jobs beside it."""
 
     def threads(wildcards, input):
-        return 2 if sum(matrix_megabytes(path) for path in input) >= megabytes else 1
+        return 2 if input_megabytes(input) >= megabytes else 1
 
     return threads
 
