@@ -1,4 +1,4 @@
-"""Shared fixtures: small real and simulated single-cell data, the repository root."""
+"""Shared fixtures: small real and simulated single-cell data, the repository root; the real-SLURM tests last."""
 
 from pathlib import Path
 
@@ -9,6 +9,12 @@ import pytest
 import scanpy as sc
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items):
+    """Run the real-SLURM tests last: once they have installed SLURM's client tools and stopped the cluster, every
+    later Snakemake start waits ~9 s for ``scontrol show config`` (the slurm plugin asks at import) to time out."""
+    items.sort(key=lambda item: item.path.name == "test_slurm.py")
 
 
 def simulate_counts(n_per_type=80, n_genes=300, n_types=3, seed=0):
