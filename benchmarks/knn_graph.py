@@ -8,8 +8,9 @@ Data: a seeded 20-cluster Gaussian mixture in 50 dimensions (stand-in for the PC
 noise in every dimension makes it harder for approximate search than real PCs, whose variance decays).
 
 1. kNN graph, each method in a fresh subprocess (a Snakemake job is one), only the call timed (not the
-   imports), 2 threads each: ``dlbio.data.cells.knn_distances`` exact (scikit-learn; skipped above
-   ``--exact-max`` cells, it is quadratic) and approximate (pynndescent, plus the 1,000-cell recall check it
+   imports), 2 threads each: ``dlbio.data.cells.knn_distances`` exact (scikit-learn on CPU) beside
+   ``brute_force_neighbours`` (torch: dlbio's exact search on CUDA, timed on the device this machine has; both
+   skipped above ``--exact-max`` cells, they are quadratic) and approximate (pynndescent, plus the 1,000-cell recall check it
    runs, included in its time), versus ``scanpy.pp.neighbors`` (pynndescent through UMAP's settings, plus
    its connectivities). Both numba users are timed cold (empty numba cache: JIT compilation included; sizes
    up to ``--cold-max``) and cached (a fresh process reading the on-disk cache). Recall: the fraction of the
@@ -34,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.nn.models import GCN
 
-from dlbio.data.cells import knn_distances, knn_graph, knn_recall
+from dlbio.data.cells import brute_force_neighbours, knn_distances, knn_graph, knn_recall
+from dlbio.device import resolve_device
 from dlbio.models.gnn import sparse_adjacency
 
 DIMS, CLUSTERS, SEED, THREADS = 50, 20, 0, 2
@@ -65,6 +67,8 @@ def worker(method, n, k):
         start = time.perf_counter()
         _, _, recall = knn_distances(x, k, "euclidean", method, threads=THREADS)
         return {"s": time.perf_counter() - start, "recall": recall}
+    if method == "brute_force":
+        return {"s": timed(brute_force_neighbours, x, k, "euclidean", resolve_device())}
     import anndata
     import scanpy as sc
 
@@ -87,10 +91,12 @@ def in_subprocess(method, n, k, env=None):
 
 
 def knn_row(n, k, exact_max, cold_max):
-    """One row of the kNN table: ours (exact, approximate) versus scanpy, cold and cached, with recalls."""
+    """One row of the kNN table: ours (exact, brute force, approximate) versus scanpy, cold and cached, with
+    recalls."""
     row = {"n_cells": n}
     if n <= exact_max:
         row["exact_s"] = in_subprocess("exact", n, k)["s"]
+        row[f"brute_force_{resolve_device().type}_s"] = in_subprocess("brute_force", n, k)["s"]
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         for method in ("approximate", "scanpy"):
@@ -142,7 +148,7 @@ def main():
     parser.add_argument("--gcn-sizes", type=int, nargs="+", default=[10000, 50000, 100000], help="cells, GCN table")
     parser.add_argument("--exact-max", type=int, default=200_000, help="largest size searched exactly")
     parser.add_argument("--cold-max", type=int, default=100_000, help="largest size also timed with a cold cache")
-    parser.add_argument("--worker", choices=["exact", "approximate", "scanpy"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["exact", "brute_force", "approximate", "scanpy"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     if args.worker:

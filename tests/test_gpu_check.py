@@ -25,6 +25,7 @@ def test_gpu_check_dry_run_passes_every_check(tmp_path):
             assert f"GAN {arch} {algorithm} fp32 trains" in names
     assert "GAN wgan-gp killed at iteration" in names
     assert "GAN evaluation on cpu" in names and "FID/KID/PRDC CPU vs device" in names
+    assert "exact kNN on cpu" in names
     for arch in CELL_GNNS:
         assert f"cell {arch} trains on cpu" in names
     for arch in MOLECULE_MODELS:

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from dlbio.data.cells import knn_graph, min_cells_per_class, stratified_split
+from sklearn.neighbors import NearestNeighbors
+
+from dlbio.data import cells
+from dlbio.data.cells import brute_force_neighbours, exact_neighbours, knn_graph, min_cells_per_class, stratified_split
 from dlbio.errors import InputError
 
 
@@ -39,6 +42,17 @@ def test_neighbours_are_the_exact_nearest(points):
     np.fill_diagonal(dist, np.inf)
     nearest = np.argsort(dist[0])[:5]
     assert set(nearest) <= set(edge_index[1][edge_index[0] == 0].tolist())
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "manhattan", "correlation"])
+def test_brute_force_search_equals_scikit_learn_for_every_metric(points, metric, monkeypatch):
+    monkeypatch.setattr(cells, "SEARCH_BLOCK", 1000)  # blocks of 3 query rows
+    indices, distances = brute_force_neighbours(points, 6, metric, "cpu")
+    expected_distances, expected = NearestNeighbors(n_neighbors=6, metric=metric).fit(points).kneighbors()
+    assert np.array_equal(indices, expected) and np.allclose(distances, expected_distances, atol=1e-5)
+    rows = np.array([0, 17, 299])
+    sample, sample_distances = brute_force_neighbours(points, 6, metric, "cpu", rows)
+    assert np.array_equal(sample, expected[rows]) and np.allclose(sample_distances, expected_distances[rows], atol=1e-5)
 
 
 def test_mutual_graph_is_a_symmetric_subset_of_union(points):
@@ -90,3 +104,10 @@ def test_class_too_small_to_split_is_named():
     labels = labels_with_counts([100, 50, 2])
     with pytest.raises(InputError, match=r"'c2' \(2\)"):
         stratified_split(labels, 0.2, 0.2, seed=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_exact_search_on_cuda_equals_cpu(points):
+    indices, distances = exact_neighbours(points, 6, "euclidean")
+    on_gpu, gpu_distances = exact_neighbours(points, 6, "euclidean", device="cuda")
+    assert np.array_equal(on_gpu, indices) and np.allclose(gpu_distances, distances, atol=1e-4)

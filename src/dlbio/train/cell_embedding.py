@@ -187,7 +187,7 @@ def prepare_cell_dataset(name, cfg, device="cpu", threads=1):
         check_batch_key(adata, cfg["batch_key"], cfg["h5ad"])
         adata, reference, history = preprocess(adata, cfg["preprocess"], cfg["seed"], cfg["batch_key"], device)
         tensors, cells, fitted = build_cell_graph(
-            adata, cfg["label_key"], cfg["graph"], cfg["split"], cfg["seed"], cfg["batch_key"], threads
+            adata, cfg["label_key"], cfg["graph"], cfg["split"], cfg["seed"], cfg["batch_key"], threads, device
         )
         return tensors, cells, reference | fitted, history
     except InputError as err:
