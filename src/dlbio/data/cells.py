@@ -242,8 +242,8 @@ def exact_neighbours(x, k, metric, threads=1, device="cpu", rows=None):
         index = NearestNeighbors(n_neighbors=k, metric=metric, n_jobs=threads).fit(x)
         distances, indices = index.kneighbors()
         return indices, distances
-    index = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute", n_jobs=threads)
-    distances, indices = index.fit(x).kneighbors(x[rows])
+    index = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute", n_jobs=threads).fit(x)
+    distances, indices = index.kneighbors(x[rows])
     return _without_self(indices, distances, rows)
 
 
