@@ -9,10 +9,10 @@ noise in every dimension makes it harder for approximate search than real PCs, w
 
 1. kNN graph, each method in a fresh subprocess (a Snakemake job is one), only the call timed (not the
    imports), 2 threads each: ``dlbio.data.cells.knn_distances`` exact (scikit-learn on CPU) beside
-   ``brute_force_neighbours`` (torch: dlbio's exact search on CUDA, timed on the device this machine has; both
-   skipped above ``--exact-max`` cells, they are quadratic) and approximate (pynndescent, plus the 1,000-cell recall check it
-   runs, included in its time), versus ``scanpy.pp.neighbors`` (pynndescent through UMAP's settings, plus
-   its connectivities). Both numba users are timed cold (empty numba cache: JIT compilation included; sizes
+   ``brute_force_neighbours`` (torch: dlbio's exact search on CUDA, timed on the device this machine has;
+   both skipped above ``--exact-max`` cells, they are quadratic) and approximate (pynndescent, plus the
+   1,000-cell recall check it runs, included in its time), versus ``scanpy.pp.neighbors`` (pynndescent
+   through UMAP's settings, plus its connectivities). Both numba users are timed cold (empty numba cache: JIT compilation included; sizes
    up to ``--cold-max``) and cached (a fresh process reading the on-disk cache). Recall: the fraction of the
    exact k nearest neighbours (self excluded) found, on the same 1,000 sampled cells for both (scanpy counts
    the cell itself in ``n_neighbors``, so it is asked for k + 1).
