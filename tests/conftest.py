@@ -12,8 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(items):
-    """Run the real-SLURM tests last: once they have installed SLURM's client tools and stopped the cluster, every
-    later Snakemake start waits ~9 s for ``scontrol show config`` (the slurm plugin asks at import) to time out."""
+    """Run the real-SLURM tests last: once they have configured SLURM and stopped its controller, every later
+    Snakemake start waits ~9 s for ``scontrol show config`` (the slurm plugin asks at import) to give up."""
     items.sort(key=lambda item: item.path.name == "test_slurm.py")
 
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from sklearn.neighbors import NearestNeighbors
 
 from dlbio.data import cells
