@@ -11,6 +11,7 @@ from dlbio.io import log_to
 log_to(snakemake.log[0])
 inp, out, params = snakemake.input, snakemake.output, snakemake.params
 settings, key = params.query, f"cells.{snakemake.wildcards.dataset}.query"
+device = resolve_device(params.device)
 reference = load_reference(inp.reference)
 data, _, _ = load_cell_graph(inp.graph, inp.cells)
 models = load_models(dict(zip(params.models, inp.models)), reference)
@@ -23,10 +24,11 @@ table, metrics = annotate(
     params.source,
     declared=settings["input"],
     min_shared_fraction=settings["min_shared_fraction"],
-    threshold=settings["threshold"],
+    unassigned_rate=settings["unassigned_rate"],
     label_key=settings["label_key"],
-    device=resolve_device(params.device),
+    device=device,
     key=key,
+    surgery={"max_epochs": settings["max_epochs"], "seed": settings["seed"], "device": device},
 )
 table.to_csv(out.table, sep="\t", index=False)
 query.write_h5ad(out.h5ad)

@@ -126,9 +126,9 @@ def test_appending_query_cells_leaves_the_reference_outputs_unchanged(trained, a
     assert np.allclose(predict_nodes(model, joint, CPU)[0][: graph.num_nodes], alone, atol=1e-6)
 
 
-def test_threshold_turns_low_confidence_into_unassigned():
+def test_flagged_cells_are_unassigned():
     proba = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8]])
-    predicted, confidence = label_cells(proba, np.array(["a", "b"]), threshold=0.6)
+    predicted, confidence = label_cells(proba, np.array(["a", "b"]), np.array([False, True, False]))
     assert list(predicted) == ["a", UNASSIGNED, "b"] and np.array_equal(confidence, [0.9, 0.55, 0.8])
 
 
@@ -206,5 +206,5 @@ def test_unlabeled_reference_cells_are_labelled_by_the_trained_models(pbmc, tmp_
     graph = Data(**tensors)
     model, _ = fit_node_classifier("sage", graph, TRAIN | {"max_epochs": 5}, CPU, seed=0)
     proba = predict_nodes(model, graph, CPU)[0]
-    predicted, _ = label_cells(proba[:40], reference["classes"], threshold=0.0)
+    predicted, _ = label_cells(proba[:40], reference["classes"], np.zeros(40, dtype=bool))
     assert (cells["split"][:40] == "unlabeled").all() and set(predicted) <= set(reference["classes"])

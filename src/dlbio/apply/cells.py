@@ -1,10 +1,11 @@
 """Annotating query cells with every trained model of a cell dataset, without retraining.
 
-Query cells are mapped into the reference's PCs (:func:`dlbio.train.cell_embedding.project_query`) and each is
-linked to its ``k`` nearest reference cells with the reference graph's edge kernel and bandwidth. The
-edges run from reference to query cells only: a query cell receives messages and sends none, so the
-reference cells' outputs are those of training and a query cell's label does not depend on the other
-query cells. The logistic baseline reads the query PCs directly.
+Query cells are mapped into the reference's embedding (:func:`dlbio.train.cell_embedding.project_query`: its PCs
+or autoencoder, or scVI / scANVI by surgery) and each is linked to its ``k`` nearest reference cells with the
+reference graph's edge kernel and bandwidth. The edges run from reference to query cells only: a query cell
+receives messages and sends none, so the reference cells' outputs are those of training and a query cell's label
+does not depend on the other query cells. The logistic baseline reads the query embedding directly. A cell is
+'unassigned' by the rule of :mod:`dlbio.apply.novelty`, calibrated on the reference's validation cells.
 """
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.neighbors import NearestNeighbors
 from torch_geometric.data import Data
 
 from dlbio.data.cells import UNLABELED, check_declared_input, edge_kernel, read_cells, read_labels
+from dlbio.apply.novelty import TypeDistance, calibrate, flag
 from dlbio.errors import InputError
 from dlbio.models.gnn import NodeClassifier
 from dlbio.models.registry import CELL_BASELINE
@@ -22,8 +24,8 @@ from dlbio.train.baseline import load_logistic
 from dlbio.train.cell_embedding import embedding_dims, project_query
 from dlbio.train.gnn import load_node_classifier, predict_nodes
 
-QUERY_PCS = "X_reference_pca"  # .obsm key of the query cells' reference-space PCs
-UNASSIGNED = "unassigned"  # label of a cell whose confidence is below the threshold
+QUERY_PCS = "X_reference_pca"  # .obsm key of the query cells' reference-space embedding
+UNASSIGNED = "unassigned"  # label of a cell the novelty rule flags (low confidence or far from its type)
 
 
 def load_query(source, declared, key="query"):
@@ -69,19 +71,45 @@ def with_query(graph, x_query, reference):
     )
 
 
-def label_cells(proba, classes, threshold):
-    """Predicted class names and confidences (highest probability); below ``threshold``: ``UNASSIGNED``."""
+def label_cells(proba, classes, unassigned):
+    """Predicted class names and confidences (highest probability); where ``unassigned``: ``UNASSIGNED``."""
     confidence = proba.max(1)
     predicted = np.asarray(classes, dtype=object)[proba.argmax(1)]
-    predicted[confidence < threshold] = UNASSIGNED
+    predicted[unassigned] = UNASSIGNED
     return predicted, confidence
+
+
+def type_distance(graph, classes, reference):
+    """The distance ratios to the types of the reference graph's training cells (:class:`TypeDistance`)."""
+    train = graph.train_mask.numpy()
+    labels = np.asarray(classes, dtype=object)[graph.y.numpy()[train]]
+    return TypeDistance(graph.x.numpy()[train], labels, reference["k"], reference["metric"])
+
+
+def novelty_rule(distance, graph, classes, reference_proba, rate):
+    """One model's unassigned rule: ``distance`` (:func:`type_distance`) and thresholds calibrated on the validation
+    cells' predictions ``reference_proba`` (rows: every reference node) for the false-unassigned ``rate``
+    (:func:`dlbio.apply.novelty.calibrate`). Returns a function (x, proba) → flags, distance ratios."""
+    classes = np.asarray(classes, dtype=object)
+    val = graph.val_mask.numpy()
+    val_proba = reference_proba[val]
+    thresholds = calibrate(val_proba.max(1), distance.ratio(graph.x.numpy()[val], classes[val_proba.argmax(1)]), rate)
+
+    def rule(x_query, proba):
+        ratio = distance.ratio(x_query, classes[proba.argmax(1)])
+        return flag(proba.max(1), ratio, thresholds), ratio
+
+    return rule
 
 
 def query_metrics(labels, predicted, classes, model):
     """Accuracy, macro-F1 and per-class F1 over the query's labelled cells and their classes; the share
-    left unassigned and the cells whose label the reference does not know (always wrong)."""
+    left unassigned, the cells whose label the reference does not know (always wrong), the share of those that were
+    flagged unassigned (``novel_flagged``, NaN without any) and of the cells of known types (``known_flagged``)."""
     known = labels != UNLABELED
     true, pred = labels[known], predicted[known]
+    novel = ~np.isin(true, classes)
+    flagged = pred == UNASSIGNED
     present = np.unique(true)
     f1 = f1_score(true, pred, labels=present, average=None, zero_division=0)
     return {
@@ -90,7 +118,9 @@ def query_metrics(labels, predicted, classes, model):
         "accuracy": float(accuracy_score(true, pred)),
         "macro_f1": float(f1.mean()),
         "unassigned": float(np.mean(pred == UNASSIGNED)),
-        "unknown_labels": int(np.sum(~np.isin(true, classes))),
+        "unknown_labels": int(novel.sum()),
+        "novel_flagged": float(flagged[novel].mean()) if novel.any() else np.nan,
+        "known_flagged": float(flagged[~novel].mean()) if (~novel).any() else np.nan,
         **{f"f1/{c}": float(f) for c, f in zip(present, f1)},
     }
 
@@ -104,16 +134,18 @@ def annotate(
     *,
     declared=None,
     min_shared_fraction,
-    threshold=0.0,
+    unassigned_rate=0.05,
     label_key=None,
     device=torch.device("cpu"),
     key="query",
+    surgery=None,
 ):
     """Label every cell of ``query`` (an AnnData read from ``source``) with every model of ``models``.
 
     ``reference`` is the prepared dataset's reference (:func:`dlbio.data.cell_reference.load_reference`), ``graph``
-    its graph ``Data``, ``models`` name → model (:func:`load_models`); ``declared``, ``min_shared_fraction``
-    as in :func:`project_query`. Adds ``obs['<model>_prediction']``, ``obs['<model>_confidence']`` and
+    its graph ``Data`` (with masks), ``models`` name → model (:func:`load_models`); ``declared``,
+    ``min_shared_fraction``, ``surgery`` as in :func:`project_query`; ``unassigned_rate``: the validation cells'
+    share the unassigned rule may flag (:func:`novelty_rule`). Adds ``obs['<model>_prediction']``, ``obs['<model>_confidence']`` and
     ``obsm[QUERY_PCS]`` to ``query``. Returns the per-cell table (cell, model, predicted, confidence, and
     label when ``label_key`` names the query's labels) and the metrics table (one row per model; ``None``
     without labels).
@@ -123,20 +155,31 @@ def annotate(
         labels = read_labels(query, label_key, source)
         if np.all(labels == UNLABELED):
             raise InputError(f"'{source}' (config key '{key}.label_key'): no cell has a label in '{label_key}'")
-    x = project_query(query, reference, min_shared_fraction, source, declared, key)
+    x = project_query(query, reference, min_shared_fraction, source, declared, key, surgery)
     query.obsm[QUERY_PCS] = x
     gnns = any(isinstance(model, NodeClassifier) for model in models.values())
     joint = with_query(graph, x, reference) if gnns else None
+    distance = type_distance(graph, reference["classes"], reference)
     tables, metrics = [], []
     for name, model in models.items():
         if isinstance(model, NodeClassifier):
-            proba = predict_nodes(model.to(device), joint, device)[0][graph.num_nodes :]
+            proba = predict_nodes(model.to(device), joint, device)[0]
+            proba, reference_proba = proba[graph.num_nodes :], proba[: graph.num_nodes]
         else:
-            proba = model.predict_proba(x)
-        predicted, confidence = label_cells(proba, reference["classes"], threshold)
+            proba, reference_proba = model.predict_proba(x), model.predict_proba(graph.x.numpy())
+        rule = novelty_rule(distance, graph, reference["classes"], reference_proba, unassigned_rate)
+        unassigned, ratio = rule(x, proba)
+        predicted, confidence = label_cells(proba, reference["classes"], unassigned)
         query.obs[f"{name}_prediction"] = pd.Categorical(predicted)
         query.obs[f"{name}_confidence"] = confidence
-        table = {"cell": query.obs_names, "model": name, "predicted": predicted, "confidence": confidence.round(4)}
+        query.obs[f"{name}_distance_ratio"] = ratio
+        table = {
+            "cell": query.obs_names,
+            "model": name,
+            "predicted": predicted,
+            "confidence": confidence.round(4),
+            "distance_ratio": ratio.round(4),
+        }
         tables.append(pd.DataFrame(table | ({} if labels is None else {"label": labels})))
         if labels is not None:
             metrics.append(query_metrics(labels, predicted, reference["classes"], name))

@@ -23,7 +23,12 @@ REFERENCE_KEYS = (
     "format", "input", "genes", "target_sum", "features", "scale_mean", "scale_std", "scale_max", "embedding",
     "integration", "classes", "k", "metric", "bandwidth", "knn_method", "knn_recall",
 )  # fmt: skip
-EMBEDDING_KEYS = {"pca": ("pca_mean", "pca_components"), "autoencoder": ("ae_n_genes", "ae_hidden", "ae_latent")}
+EMBEDDING_KEYS = {
+    "pca": ("pca_mean", "pca_components"),
+    "autoencoder": ("ae_n_genes", "ae_hidden", "ae_latent"),
+    "scvi": ("scvi_settings", "scvi_batches"),
+    "scanvi": ("scvi_settings", "scvi_batches", "scvi_labels"),
+}
 
 
 def load_reference(path):

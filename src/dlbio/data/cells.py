@@ -36,6 +36,7 @@ BUILTINS = {
     "pbmc68k_reduced_query": lambda: _pbmc68k_part(query=True),
 }
 SPLITS = ("train", "val", "test")
+SPLIT = "dlbio_split"  # .obs column of each cell's split when assigned before the embedding (scANVI reads labels)
 INPUT_SAMPLE_CELLS = 10_000  # cells checked against preprocess.input (a seeded sample of bigger data)
 # Raw counts declared 'normalized': every value an integer and a median cell total of at least this many.
 # Log-normalised (log1p) or scaled data are non-integer, so integer values alone point to counts; the
@@ -65,6 +66,10 @@ def read_cells(source, key):
     values = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
     if not np.isfinite(values).all():
         raise InputError(f"'{source}': the expression matrix holds {int((~np.isfinite(values)).sum())} NaN/inf values")
+    repeated = int(adata.obs_names.duplicated().sum())
+    if repeated:
+        adata.obs_names_make_unique()
+        log.info("'%s': %d cell names repeat an earlier one; made unique with suffixes -1, -2, ...", source, repeated)
     return adata
 
 
@@ -130,8 +135,9 @@ def check_declared_input(adata, declared, source, key="preprocess.input"):
         )
 
 
-def quality_control(adata, params):
-    """Raw counts → QC-filtered cells and genes, normalised to ``target_sum`` and log1p-transformed (in place)."""
+def quality_control(adata, params, keep_counts=False):
+    """Raw counts → QC-filtered cells and genes, normalised to ``target_sum`` and log1p-transformed (in place); with
+    ``keep_counts`` the filtered raw counts stay in ``layers['counts']`` (what scVI reads)."""
     sc.pp.filter_cells(adata, min_genes=params["min_genes"])
     if params["max_pct_mt"] is not None:
         adata.var["mt"] = adata.var_names.str.startswith(params["mt_prefix"])
@@ -140,6 +146,8 @@ def quality_control(adata, params):
     if adata.n_obs == 0:
         raise InputError("QC removed every cell; lower preprocess.min_genes or raise preprocess.max_pct_mt")
     sc.pp.filter_genes(adata, min_cells=params["min_cells"])
+    if keep_counts:
+        adata.layers["counts"] = adata.X.copy()
     sc.pp.normalize_total(adata, target_sum=params["target_sum"])
     sc.pp.log1p(adata)
 
@@ -412,13 +420,17 @@ def build_cell_graph(adata, label_key, graph, split, seed, batch_key=None, threa
     ``batch`` column given ``batch_key``) and the graph's part of the reference (class names, ``k``, ``metric``,
     kernel ``bandwidth``, kNN ``method`` and its measured ``recall``).
 
-    Cells without a label have ``y = -1``, split ``unlabeled`` and no mask.
+    Cells without a label have ``y = -1``, split ``unlabeled`` and no mask. The split is ``.obs[SPLIT]`` where
+    preprocessing assigned it, else assigned here.
     """
     x = adata.obsm["X_embedding"]
     labels = adata.obs[label_key].to_numpy().astype(object)
     labelled = labels != UNLABELED
     classes = np.unique(labels[labelled]).astype(str)
-    assignment = assign_splits(labels, adata.obs, split, seed, batch_key)
+    if SPLIT in adata.obs:
+        assignment = adata.obs[SPLIT].to_numpy().astype(object)
+    else:
+        assignment = assign_splits(labels, adata.obs, split, seed, batch_key)
     dist, bandwidth, recall = knn_distances(x, graph["k"], graph["metric"], graph["method"], threads, seed, device)
     edge_index, edge_weight = symmetric_edges(dist, bandwidth, graph["symmetrize"])
     y = np.where(labelled, np.searchsorted(classes, labels.astype(str)), -1)
