@@ -10,6 +10,7 @@ a bounded number of epochs, and returns the query cells' latent means.
 
 import json
 import logging
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -163,8 +164,10 @@ def scvi_from_arrays(reference):
         batch_categories=batches,
         label_categories=labels,
     )
-    _setup(kind, adata)
-    model = _model_class(kind)(adata, **{key: settings[key] for key in ARCHITECTURE})
+    with warnings.catch_warnings():  # one stand-in cell per category: scvi-tools warns of categories under 3 cells
+        warnings.simplefilter("ignore", UserWarning)
+        _setup(kind, adata)
+        model = _model_class(kind)(adata, **{key: settings[key] for key in ARCHITECTURE})
     state = {
         name[len(PREFIX) + 6 :]: torch.from_numpy(np.asarray(value))
         for name, value in reference.items()
