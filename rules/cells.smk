@@ -162,10 +162,38 @@ rule cells_compare:
         "../scripts/cells_compare.py"
 
 
+rule cells_integration:
+    input:
+        graph=rules.cells_prepare.output.graph,
+        cells=rules.cells_prepare.output.cells,
+    output:
+        report(
+            "results/cells/{dataset}/integration.tsv",
+            caption="captions/cells_integration.rst",
+            category="Single cells",
+            subcategory="{dataset}",
+            labels={"model": "embedding", "figure": "scIB integration metrics"},
+        ),
+    log:
+        "logs/cells/{dataset}/integration.log",
+    conda:
+        "../envs/cells.yaml"
+    threads: 1
+    resources:
+        quick=1,
+        mem_mb=grows_with_input(2000, 2),
+        runtime=grows_with_input(10, 0.01),
+    params:
+        entry=entry_keys("cells", "dataset", "seed"),
+    script:
+        "../scripts/cells_integration.py"
+
+
 rule cells_overview:
     input:
         tables=expand(rules.cells_compare.output.table, dataset=config["cells"]),
         references=expand(rules.cells_prepare.output.reference, dataset=config["cells"]),
+        integration=expand(rules.cells_integration.output[0], dataset=config["cells"]),
     output:
         report(
             "results/cells/comparison.tsv",

@@ -207,11 +207,18 @@ def test_workflow_compares_a_held_out_donor_and_the_autoencoder_side_by_side(atl
     assert list(table["split"]) == ["random"] * 2 + ["held-out donor: donor1"] * 2
     recall = table["knn"].str.extract(r"approximate \(recall ([0-9.]+)\)")[0].astype(float)
     assert (recall >= 0.95).all() and (table["accuracy_mean"] > 0.5).all()
+    scib = ["nmi", "ari", "silhouette_label", "isolated_labels", "clisi", "silhouette_batch", "ilisi"]
+    scib += ["graph_connectivity", "bio_conservation", "batch_correction", "total"]
+    assert list(table.columns[-len(scib) :]) == scib and table[scib].notna().all().all()
+    assert ((table[scib] >= -0.5) & (table[scib] <= 1)).all().all()  # ARI may dip below 0, the rest are in [0, 1]
+    assert (table.groupby("dataset")[scib].nunique() == 1).all().all()  # one embedding's scores on every model row
     fit = pd.read_csv(tmp_path / "results/cells/atlas/embedding_fit.tsv", sep="\t")
     assert {"epoch", "train_loss", "val_loss"} <= set(fit.columns) and (
         tmp_path / "results/cells/atlas/embedding_fit.png"
     ).exists()
     cells = pd.read_csv(tmp_path / "results/cells/atlas_new_donor/cells.tsv", sep="\t")
+    integration = pd.read_csv(tmp_path / "results/cells/atlas_new_donor/integration.tsv", sep="\t")
+    assert integration["n_cells"].item() == len(cells) and integration["n_batches"].item() == 3
     assert set(cells.loc[cells["split"] == "test", "batch"]) == {"donor1"}
     assert "donor1" not in set(cells.loc[cells["split"] != "test", "batch"])
 

@@ -164,8 +164,8 @@ GAN_TABLES = {"gan_evaluate": 1, "gan_evaluation_table": 1, **TABLES}
         (
             "cells.sim.preprocess.n_pcs",
             8,
-            {"cells_prepare": 1, "cells_train_gnn": 2, "cells_baseline": 1, "augment_cells_run": 1,
-             "augment_cells_summary": 1, **CELL_TABLES},
+            {"cells_prepare": 1, "cells_integration": 1, "cells_train_gnn": 2, "cells_baseline": 1,
+             "augment_cells_run": 1, "augment_cells_summary": 1, **CELL_TABLES},
         ),  # fmt: skip
         ("augment_cells.rare.gan.iterations", 6, {"augment_cells_run": 1, "augment_cells_summary": 1, **TABLES}),
         ("evaluation.c2st.iterations", 4, GAN_TABLES),
