@@ -236,6 +236,8 @@ rule cells_annotate:
         metrics="results/cells/{dataset}/query/{query}/metrics.tsv",
     log:
         "logs/cells/{dataset}/query/{query}.log",
+    benchmark:
+        "results/cells/{dataset}/query/{query}/benchmark.tsv"
     conda:
         "../envs/cells.yaml"
     threads: 1

@@ -191,7 +191,10 @@ def cells_query_settings(wildcards):
     """The entry's query settings, ``input`` resolved (null: as the reference's ``preprocess.input``), and its seed."""
     entry = config["cells"][wildcards.dataset]
     query = {key: value for key, value in entry["query"].items() if key != "h5ad"}
-    return query | {"input": query["input"] or entry["preprocess"]["input"], "seed": entry["seed"]}
+    return query | {
+        "input": query["input"] or entry["preprocess"]["input"],
+        "seed": entry["seed"],
+    }
 
 
 BASELINES = {"cells": CELL_BASELINE, "molecules": MOLECULE_BASELINE}

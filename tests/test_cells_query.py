@@ -82,7 +82,7 @@ def test_held_out_query_is_labelled_about_as_well_as_the_reference_test_cells(tr
     query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized", key="cells.pbmc.query")
     table, metrics = annotate(
         query, trained["reference"], trained["graph"], models, "query.h5ad", min_shared_fraction=0.5,
-        label_key="bulk_labels",
+        label_key="bulk_labels", unassigned_rate=0.0,
     )  # fmt: skip
     metrics = metrics.set_index("model")
     for name, model in models.items():
@@ -91,7 +91,8 @@ def test_held_out_query_is_labelled_about_as_well_as_the_reference_test_cells(tr
         assert metrics.loc[name, "accuracy"] == pytest.approx(expected, abs=0.1), name
         assert metrics.loc[name, "n_labelled"] == 200 and metrics.loc[name, "unassigned"] == 0
     assert {"macro_f1", "f1/CD19+ B", "unknown_labels"} <= set(metrics.columns)
-    assert list(table.columns) == ["cell", "model", "predicted", "confidence", "label"] and len(table) == 3 * 200
+    assert list(table.columns) == ["cell", "model", "predicted", "confidence", "distance_ratio", "label"]
+    assert len(table) == 3 * 200
 
 
 def test_annotated_query_is_written_with_predictions_and_reference_pcs(trained, tmp_path):

@@ -46,9 +46,10 @@ class TypeDistance:
 
 def calibrate(confidence, ratio, rate):
     """Confidence and distance-ratio thresholds that together flag at most ``rate`` of the validation cells
-    (``confidence``, ``ratio``): both at the same quantile level, the largest that keeps the union within ``rate``."""
+    (``confidence``, ``ratio``): both at the same quantile level, the largest that keeps the union within ``rate``.
+    A rate of 0 turns the rule off (no threshold: nothing is flagged, however far a query cell lies)."""
     best = (-np.inf, np.inf)
-    for q in np.linspace(0, rate, GRID + 1)[1:]:
+    for q in np.linspace(0, rate, GRID + 1)[1:] if rate > 0 else []:
         low, high = np.quantile(confidence, q), np.quantile(ratio, 1 - q)
         if np.mean((confidence < low) | (ratio > high)) > rate:
             break
