@@ -45,24 +45,24 @@ def pbmc():
     return sc.datasets.pbmc68k_reduced()
 
 
+def schema_defaults(section, **entry):
+    """One entry of the config ``section`` (``cells``, ``gan``, ...) with every default of config/schema.yaml filled
+    in by validating it with ``set_default``, as the Snakefile does: ``entry`` holds its required and changed keys."""
+    from snakemake.utils import validate
+
+    config = {section: {"entry": entry}}
+    validate(config, str(REPO / "config" / "schema.yaml"), set_default=True)
+    return config[section]["entry"]
+
+
 @pytest.fixture
 def preprocess_params():
-    """The schema's defaults for ``preprocess`` with QC thresholds fitted to the small simulation."""
-    return {
-        "input": "counts",
+    """The schema's defaults for ``preprocess`` with QC thresholds and sizes fitted to the small simulation."""
+    fitted = {
         "min_genes": 10,
-        "min_cells": 3,
         "max_pct_mt": 20,
-        "mt_prefix": "MT-",
-        "target_sum": 1e4,
         "n_top_genes": 200,
-        "scale": True,
-        "scale_max": 10,
         "n_pcs": 20,
-        "embedding": "pca",
-        "integration": "none",
-        "autoencoder": {
-            "hidden": 64, "noise": 0.2, "lr": 0.001, "weight_decay": 0.0, "batch_size": 64, "max_epochs": 30,
-            "patience": 5, "val_fraction": 0.1,
-        },
-    }  # fmt: skip
+        "autoencoder": {"hidden": 64, "batch_size": 64, "max_epochs": 30, "patience": 5},
+    }
+    return schema_defaults("cells", h5ad="-", label_key="-", preprocess=fitted)["preprocess"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import schema_defaults
 from dlbio.data.tiles import training_tiles
 from dlbio.errors import InputError
 from dlbio.models.registry import GAN_ARCHS as ARCHS
@@ -29,7 +30,7 @@ def tiny_data(seed=0, n=24, size=(16, 32)):
 
 
 def tiny_run(**changes):
-    return {
+    return schema_defaults("gan", dataset="tiny") | {
         "name": "tiny",
         "arch": "dcgan",
         "algorithm": "gan",

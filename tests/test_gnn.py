@@ -4,6 +4,7 @@ determinism, memory-bounded inference."""
 import numpy as np
 import pytest
 import torch
+from conftest import schema_defaults
 from torch_geometric.data import Data
 
 from dlbio.data.cells import knn_graph, stratified_split
@@ -14,18 +15,9 @@ from dlbio.train import gnn
 from dlbio.train.gnn import embed_nodes, fit_node_classifier, inference_graph, predict_nodes
 from dlbio.train.sampling import in_neighbours, sample_subgraph
 
-PARAMS = {
-    "hidden": 16,
-    "layers": 2,
-    "dropout": 0.2,
-    "heads": 4,
-    "lr": 0.01,
-    "weight_decay": 5e-4,
-    "max_epochs": 150,
-    "patience": 20,
-}
+PARAMS = schema_defaults("cells", h5ad="-", label_key="-", gnn={"hidden": 16, "dropout": 0.2, "max_epochs": 150, "patience": 20})["gnn"]
 ARCH = {k: PARAMS[k] for k in ("hidden", "layers", "dropout", "heads")}  # NodeClassifier's settings
-MINIBATCH = {**PARAMS, "batch_size": 32, "fanout": 5, "max_epochs": 40, "patience": 5}
+MINIBATCH = {**PARAMS, "batch_size": 32, "fanout": 5, "steps_per_epoch": None, "max_epochs": 40, "patience": 5}
 CPU = torch.device("cpu")
 
 

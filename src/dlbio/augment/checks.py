@@ -6,12 +6,12 @@ from dlbio.models.registry import CLASS_AWARE_GAN_ARCHS
 
 def check_image_experiments(config):
     """Every ``augment_images`` entry must name a ``gan`` run whose generator has one output per class."""
-    for name, entry in config.get("augment_images", {}).items():
+    for name, entry in config["augment_images"].items():
         key, run_name = f"augment_images.{name}.gan_run", entry["gan_run"]
-        run = config.get("gan", {}).get(run_name)
+        run = config["gan"].get(run_name)
         if run is None:
             raise InputError(
-                f"config key '{key}': '{run_name}' is not a gan run; known: {', '.join(config.get('gan', {})) or 'none'}"
+                f"config key '{key}': '{run_name}' is not a gan run; known: {', '.join(config['gan']) or 'none'}"
             )
         if run["arch"] not in CLASS_AWARE_GAN_ARCHS:
             raise InputError(

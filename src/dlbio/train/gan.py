@@ -53,7 +53,7 @@ class GANTrainer:
 
     def __init__(self, run, images, labels, n_classes, device, checkpoint_dir):
         self.run, self.device = run, device
-        self.settings = adversarial.algorithm_settings(run["algorithm"], {k: run.get(k) for k in OVERRIDABLE})
+        self.settings = adversarial.algorithm_settings(run["algorithm"], {k: run[k] for k in OVERRIDABLE})
         torch.manual_seed(run["seed"])
         channels, size = images.shape[1], images.shape[2:]
         self.generator, self.critics = build_gan(
@@ -72,7 +72,7 @@ class GANTrainer:
         self.progress_dir = self.checkpoint_dir / "progress"
         self.snapshot_dir = self.checkpoint_dir / "snapshots"
         self.snapshot_at = snapshot_iterations(run["iterations"], run["checkpoint_every"], run["max_snapshots"])
-        self.autocast = run.get("bf16", False) and device.type == "cuda"
+        self.autocast = run["bf16"] and device.type == "cuda"
 
     def noise(self, size):
         return torch.randn(size, self.run["nz"], generator=self.rng).to(self.device)

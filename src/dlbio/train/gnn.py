@@ -28,8 +28,8 @@ def fit_node_classifier(arch, data, params, device, seed):
     """Train ``arch`` on ``data.train_mask``; keep the weights of the best validation epoch.
 
     ``params``: hidden, layers, dropout, heads (GAT only), lr, weight_decay, max_epochs, patience;
-    batch_size (``None`` or absent: full batch; ``auto``: :func:`choose_batch_size`), fanout (default 10) and
-    steps_per_epoch (default: a full pass) for mini-batch training (:func:`minibatch`).
+    batch_size (``None``: full batch; ``auto``: :func:`choose_batch_size`), fanout and steps_per_epoch
+    (``None``: a full pass) for mini-batch training (:func:`minibatch`); every key as the config schema's ``gnn``.
     Returns the trained model (on ``device``) and a per-epoch history table.
     """
     torch.manual_seed(seed)
@@ -38,12 +38,12 @@ def fit_node_classifier(arch, data, params, device, seed):
         arch, data.num_features, n_classes, params["hidden"], params["layers"], params["dropout"], params.get("heads")
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
-    size = choose_batch_size(model, data, params.get("batch_size"))
+    size = choose_batch_size(model, data, params["batch_size"])
     if size is None:
         train_epoch, validate = full_batch(model, data, device)
     else:
-        steps = params.get("steps_per_epoch")
-        train_epoch, validate = minibatch(model, data, device, size, params.get("fanout", 10), steps, seed)
+        steps = params["steps_per_epoch"]
+        train_epoch, validate = minibatch(model, data, device, size, params["fanout"], steps, seed)
     stopper, history = EarlyStopping(model, params["patience"]), []
     for epoch in tqdm(range(1, params["max_epochs"] + 1), desc=f"train {arch}", mininterval=5):
         model.train()
