@@ -14,7 +14,7 @@ trains (``--models`` and the logistic baseline) on four references:
   cells of donor3 (the same donor as below, but seen in training);
 - ``donor``: donors 0-2; donor3 is a query mapped into the reference (surgery for scVI/scANVI, the stored map for
   PCA and autoencoder). Harmony cannot map queries: there donor3 is the dataset's held-out test donor
-  (``split.method: obs``), integrated together with the reference;
+  (``split.method: obs``), integrated together with the reference, and the novel-type rows stay empty;
 - ``novel``: donors 0-2 without type6 and type7 (a sibling pair: an unseen type with no near-twin), query donor3;
 - ``sibling``: donors 0-2 without type6 (its sibling type7 stays), query donor3.
 
@@ -76,6 +76,8 @@ def entries(paths, args):
         if embedding in ("scvi", "scanvi"):
             preprocess["scvi"] = {"max_epochs": args.scvi_epochs}
         for reference in REFERENCES:
+            if embedding == "harmony" and reference in ("novel", "sibling"):
+                continue  # Harmony maps no query
             entry = {
                 "h5ad": str(paths[reference]),
                 "label_key": "cell_type",
