@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from snakemake.resources import Resources
 
+from dlbio.data.molecule_library import check_library, library_spec
 from dlbio.data.motifs import check_experiment as check_motif_experiment
 from dlbio.errors import InputError, require_file
 from dlbio.models.registry import (
@@ -128,6 +129,9 @@ def check_inputs():
     for name, entry in config["molecules"].items():
         if not entry["source"].startswith(MOLECULE_BUILTIN_PREFIX):
             require_file(entry["source"], f"molecules.{name}.source")
+        key = f"molecules.{name}.predict"
+        for library in molecule_libraries(name).values():
+            check_library(library, key, entry["predict_chunk_size"])
     for name, run in config["gan"].items():
         if run["dataset"] not in config["images"]:
             raise InputError(
@@ -369,11 +373,15 @@ def replicate_models(section):
 
 
 def molecule_libraries(dataset):
-    """``{library: file or rdkit:<name>}`` of ``molecules.<dataset>.predict``, named by the file's stem (a
-    built-in's name); a missing file or two libraries of one name stop the workflow naming the key.
+    """``{library: spec}`` of ``molecules.<dataset>.predict`` (dlbio.data.molecule_library.library_spec: the
+    file or rdkit:<name> and its columns), named by the file's stem (a built-in's name); a missing file or two
+    libraries of one name stop the workflow naming the key.
     """
     key, libraries = f"molecules.{dataset}.predict", {}
-    for source in config["molecules"][dataset]["predict"]:
+    entry = config["molecules"][dataset]
+    for item in entry["predict"]:
+        spec = library_spec(item, entry)
+        source = spec["source"]
         if source.startswith(MOLECULE_BUILTIN_PREFIX):
             name = source[len(MOLECULE_BUILTIN_PREFIX) :]
         else:
@@ -381,15 +389,15 @@ def molecule_libraries(dataset):
             name = Path(source).stem
         if name in libraries:
             raise InputError(
-                f"config key '{key}': '{libraries[name]}' and '{source}' are both named '{name}' "
+                f"config key '{key}': '{libraries[name]['source']}' and '{source}' are both named '{name}' "
                 f"(results/molecules/{dataset}/predict/{name}/); rename one of the files"
             )
-        libraries[name] = source
+        libraries[name] = spec
     return libraries
 
 
 def molecule_library(wildcards):
-    """The ``predict`` entry (a file or ``rdkit:<name>``) of the library ``wildcards.library``."""
+    """The ``predict`` item (its spec: a file or ``rdkit:<name>`` and its columns) of ``wildcards.library``."""
     libraries = molecule_libraries(wildcards.dataset)
     if wildcards.library not in libraries:
         raise InputError(
@@ -400,7 +408,7 @@ def molecule_library(wildcards):
 
 
 def molecule_library_input(wildcards):
-    source = molecule_library(wildcards)
+    source = molecule_library(wildcards)["source"]
     return [] if source.startswith(MOLECULE_BUILTIN_PREFIX) else [source]
 
 

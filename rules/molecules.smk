@@ -174,9 +174,7 @@ rule molecules_predict:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        entry=entry_keys(
-            "molecules", "dataset", "smiles_column", "id_column", "predict_chunk_size"
-        ),
+        entry=entry_keys("molecules", "dataset", "predict_chunk_size"),
         models=lambda wildcards: config["molecules"][wildcards.dataset]["models"]
         + [MOLECULE_BASELINE],
         library=molecule_library,

@@ -15,15 +15,16 @@ models = {
     name: [load_molecule_model(path, device, arch=name) for path in snakemake.input[name]]
     for name in snakemake.params.models
 }
-source = library_path(snakemake.params.library, key)
+library = snakemake.params.library  # dlbio.data.molecule_library.library_spec
 predict_library(
-    source,
-    entry["smiles_column"],
-    entry["id_column"],
+    library_path(library["source"], key),
+    library["smiles_column"],
+    library["id_column"],
     models,
     out.predictions,
     out.rejected,
     entry["predict_chunk_size"],
     snakemake.threads,
     key,
+    library["id_required"],
 )

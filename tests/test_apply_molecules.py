@@ -148,6 +148,30 @@ def test_sdf_library_with_an_id_property(trained, dataset, tmp_path):
     np.testing.assert_array_equal(predicted["fp_rf/active"], expected["fp_rf"][0][:12, 0])
 
 
+def test_an_id_column_the_library_lacks_gives_row_numbers_unless_required(trained, library, caplog):
+    models = load({"fp_rf": trained[0]["fp_rf"]})
+    with caplog.at_level("INFO", logger="dlbio.data.molecule_library"):
+        (predicted, rejected), *_ = iter_predictions(library, "smiles", "compound", models, id_required=False)
+    assert "no id column 'compound'" in caplog.text and "row numbers from 0" in caplog.text
+    assert rejected["id"].tolist() == ["40"] and predicted["id"].tolist()[39:41] == ["39", "41"]
+    with pytest.raises(InputError, match="id column 'compound' not found; available columns: name, smiles"):
+        list(iter_predictions(library, "smiles", "compound", models))
+
+
+def test_sdf_without_the_id_property_gives_titles_unless_required(trained, tmp_path):
+    path = tmp_path / "titled.sdf"
+    with Chem.SDWriter(str(path)) as writer:
+        for i, smiles in enumerate(["CCO", "c1ccccc1O"]):
+            mol = Chem.MolFromSmiles(smiles)
+            mol.SetProp("_Name", f"mol{i}")
+            writer.write(mol)
+    models = load({"fp_rf": trained[0]["fp_rf"]})
+    (predicted, _), *_ = iter_predictions(path, "smiles", "compound", models, id_required=False)
+    assert predicted["id"].tolist() == ["mol0", "mol1"]
+    with pytest.raises(InputError, match="id property 'compound' not found; available properties: none"):
+        list(iter_predictions(path, "smiles", "compound", models))
+
+
 def test_bad_library_files_are_named(trained, tmp_path):
     files, _ = trained
     models = load({"fp_rf": files["fp_rf"]})

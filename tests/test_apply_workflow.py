@@ -19,13 +19,17 @@ CLASSES = ["Alp14", "Arp3", "Cki2", "Mkh1", "Sid2", "Tea1"]
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A lab's training CSV (100 ChEMBL molecules) and a library CSV: 20 of them and one invalid SMILES."""
+    """A lab's training CSV (100 ChEMBL molecules), a library CSV (20 of them and one invalid SMILES) and two
+    libraries of those 20 with their own column names: plain.tsv (iupac, structure), smiles.csv (smiles only)."""
     folder = tmp_path_factory.mktemp("apply_data")
     chembl = read_molecule_table("rdkit:CHEMBL2321810", "smiles", ["Act"], None).sample(100, random_state=0)
     table = pd.DataFrame({"compound": chembl["id"], "SMILES": chembl["input_smiles"], "pIC50": chembl["Act"]})
     table.to_csv(folder / "train.csv", index=False)
     library = pd.concat([table.head(20), pd.DataFrame({"compound": ["bad"], "SMILES": [INVALID]})])
     library.drop(columns="pIC50").to_csv(folder / "screen.csv", index=False)
+    plain = pd.DataFrame({"iupac": "name-" + table["compound"].head(20), "structure": table["SMILES"].head(20)})
+    plain.to_csv(folder / "plain.tsv", sep="\t", index=False)
+    plain[["structure"]].rename(columns={"structure": "smiles"}).to_csv(folder / "smiles.csv", index=False)
     return folder
 
 
@@ -42,7 +46,11 @@ def apply_config(folder):
                 "replicates": 2,
                 "gnn": GNN,
                 "baseline": {"n_estimators": 10, "n_bits": 256},
-                "predict": [str(folder / "screen.csv")],
+                "predict": [
+                    str(folder / "screen.csv"),
+                    {"source": str(folder / "plain.tsv"), "smiles_column": "structure", "id_column": "iupac"},
+                    {"source": str(folder / "smiles.csv"), "smiles_column": "smiles"},  # no 'compound': row numbers
+                ],
             }
         },
         "images": {
@@ -103,6 +111,16 @@ def test_library_predictions_are_the_training_jobs_mean_and_std_over_replicates(
     np.testing.assert_allclose(predicted[f"{model}/pIC50/std"], values.std(0, ddof=1), atol=1e-4)
 
 
+def test_libraries_with_their_own_column_names_are_predicted_alike(run):
+    screen = pd.read_csv(run / "results/molecules/lab/predict/screen/predictions.tsv", sep="\t", dtype=str)
+    for library, ids in [("plain", "name-" + screen["id"]), ("smiles", [str(i) for i in range(20)])]:
+        predicted = pd.read_csv(run / f"results/molecules/lab/predict/{library}/predictions.tsv", sep="\t", dtype=str)
+        assert predicted["id"].tolist() == list(ids)
+        assert predicted.drop(columns="id").equals(screen.drop(columns="id"))
+    log = (run / "logs/molecules/lab/predict/smiles.log").read_text()
+    assert "has no id column 'compound' (the training entry's id_column): ids are row numbers from 0" in log
+
+
 def test_held_out_tiles_get_the_classifiers_test_predictions(run):
     classified = pd.read_csv(run / "results/images/sim/classify/held_out/predictions.tsv", sep="\t")
     assert list(classified.columns) == ["path", "class", "confidence"]
@@ -137,6 +155,15 @@ def test_shipped_library_and_bad_predict_entries_are_named(tmp_path, files):
     config["molecules"]["lab"]["predict"].append(str(tmp_path / "other/screen.csv"))
     result = snakemake(tmp_path / "same_stem", config, "-n")
     assert result.returncode != 0 and "both named 'screen'" in result.stdout + result.stderr
+    config = apply_config(files)
+    config["molecules"]["lab"]["predict"] = [str(files / "plain.tsv")]  # read with the entry's 'SMILES'
+    result = snakemake(tmp_path / "no_smiles", config)  # a real run: stopped before any job
+    message = (
+        f"'{files / 'plain.tsv'}' (config key 'molecules.lab.predict'): SMILES column 'SMILES' not found; "
+        "available columns: iupac, structure"
+    )
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+    assert not (tmp_path / "no_smiles/results").exists()
     config = apply_config(files)
     config["images"]["sim"]["classify"]["both"] = {"split": "test", "folder": str(tmp_path)}
     result = snakemake(tmp_path / "two_sources", config, "-n")

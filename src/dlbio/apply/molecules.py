@@ -33,7 +33,8 @@ from dlbio.data.molecules.featurize import (
     featurize_many,
 )
 from dlbio.data.molecules.graphs import MoleculeGraphs
-from dlbio.data.molecules.reading import SDF_SUFFIXES, SEPARATORS, _sdf_record
+from dlbio.data.molecule_library import choose_id_column, file_kind
+from dlbio.data.molecules.reading import _sdf_record
 from dlbio.data.molecules.standardize import _Standardizer, parse_smiles
 from dlbio.errors import InputError, require_file
 from dlbio.io import atomic_write
@@ -176,20 +177,14 @@ def load_molecule_model(path, device, arch=None, batch_size=256):
 # ---------------------------------------------------------------- reading a library in chunks
 
 
-def _delimited_chunks(source, smiles_column, id_column, chunk_size, key):
-    sep = SEPARATORS[Path(source).suffix.lower()]
+def _delimited_chunks(source, sep, smiles_column, id_column, id_required, chunk_size, key):
     try:
         header = list(pd.read_csv(source, sep=sep, dtype=str, nrows=0).columns)
     except pd.errors.EmptyDataError:
         raise InputError(f"'{source}' (config key '{key}') is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputError(f"'{source}' (config key '{key}') is not a readable table: {err}") from None
-    for column, named in ((smiles_column, "SMILES"), (id_column, "id")):
-        if column and column not in header:
-            raise InputError(
-                f"'{source}' (config key '{key}'): {named} column '{column}' not found; "
-                f"available columns: {', '.join(header)}"
-            )
+    id_column = choose_id_column(header, smiles_column, id_column, id_required, source, key)
     columns = [c for c in (smiles_column, id_column) if c]
     reader = pd.read_csv(source, sep=sep, dtype=str, keep_default_na=False, usecols=columns, chunksize=chunk_size)
     start = 0
@@ -199,7 +194,7 @@ def _delimited_chunks(source, smiles_column, id_column, chunk_size, key):
         yield ids.astype(str).str.strip().to_numpy(), frame[smiles_column].astype(str).str.strip().to_numpy()
 
 
-def _sdf_chunks(source, id_column, chunk_size, key):
+def _sdf_chunks(source, id_column, id_required, chunk_size, key):
     with rdBase.BlockLogs():
         try:
             supplier = Chem.SDMolSupplier(str(source))
@@ -207,38 +202,34 @@ def _sdf_chunks(source, id_column, chunk_size, key):
         except (OSError, RuntimeError) as err:
             raise InputError(f"'{source}' (config key '{key}') is not a readable SDF file: {err}") from None
         for start in range(0, n, chunk_size):
-            ids, smiles, seen = [], [], False
-            for i in range(start, min(start + chunk_size, n)):
-                mol, text = _sdf_record(supplier, i)
-                props = mol.GetPropsAsDict(includePrivate=True) if mol is not None else {}
-                name = props.get(id_column) if id_column else str(props.get("_Name", "")).strip() or str(i)
-                seen |= name is not None
-                ids.append("" if name is None else str(name).strip())
-                smiles.append(text)
-            if start == 0 and not seen:
-                raise InputError(f"'{source}' (config key '{key}'): no SDF record has the property '{id_column}'")
-            yield np.array(ids, dtype=object), np.array(smiles, dtype=object)
+            records = [_sdf_record(supplier, i) for i in range(start, min(start + chunk_size, n))]
+            props = [mol.GetPropsAsDict(includePrivate=True) if mol is not None else {} for mol, _ in records]
+            if start == 0 and id_column:  # the first chunk decides: the id property, or titles (indices)
+                found = dict.fromkeys(p for record in props for p in record if not p.startswith("_"))
+                id_column = choose_id_column(list(found), None, id_column, id_required, source, key, "property")
+            names = [
+                record.get(id_column) if id_column else str(record.get("_Name", "")).strip() or str(start + i)
+                for i, record in enumerate(props)
+            ]
+            ids = ["" if name is None else str(name).strip() for name in names]
+            yield np.array(ids, dtype=object), np.array([text for _, text in records], dtype=object)
 
 
-def read_library_chunks(source, smiles_column, id_column, chunk_size, key="source"):
+def read_library_chunks(source, smiles_column, id_column, chunk_size, key="source", id_required=True):
     """``(ids, input SMILES)`` arrays of up to ``chunk_size`` rows of a CSV/TSV/SDF file, in file order.
 
     Column options as in training (:func:`~dlbio.data.molecules.reading.read_molecule_table`): ids from
-    ``id_column``, else the 0-based row number (SDF: the record's title or index). ``key`` names the file's
-    config key in errors.
+    ``id_column``, else the 0-based row number (SDF: the record's title or index). A file without ``id_column``
+    is an error when ``id_required``, else it gets row numbers, said in the log
+    (:func:`~dlbio.data.molecule_library.choose_id_column`). ``key`` names the file's config key in errors.
     """
     source = str(source)
     require_file(source, key)
-    suffix = Path(source).suffix.lower()
-    if suffix in SDF_SUFFIXES:
-        chunks = _sdf_chunks(source, id_column, chunk_size, key)
-    elif suffix in SEPARATORS:
-        chunks = _delimited_chunks(source, smiles_column, id_column, chunk_size, key)
+    kind = file_kind(source, key)
+    if kind == "sdf":
+        chunks = _sdf_chunks(source, id_column, id_required, chunk_size, key)
     else:
-        raise InputError(
-            f"'{source}' (config key '{key}'): unknown file type '{suffix}'; "
-            f"expected one of {', '.join(list(SEPARATORS) + list(SDF_SUFFIXES))}"
-        )
+        chunks = _delimited_chunks(source, kind, smiles_column, id_column, id_required, chunk_size, key)
     empty = True
     for chunk in chunks:
         empty = False
@@ -297,18 +288,21 @@ def prediction_columns(models):
     return columns
 
 
-def iter_predictions(source, smiles_column, id_column, models, chunk_size=10_000, processes=None, key="source"):
+def iter_predictions(
+    source, smiles_column, id_column, models, chunk_size=10_000, processes=None, key="source", id_required=True
+):
     """Predict a library chunk by chunk: yields ``(predictions, rejected)`` tables per chunk.
 
     ``models``: ``{name: [MoleculeModel, ...]}``, several files of one name being replicates. ``predictions``
     has ``id``, ``input_smiles``, ``smiles`` (canonical, standardised) and :func:`prediction_columns`: the
     value or probability of class 1, averaged over replicates, with their standard deviation (ddof 1).
-    ``rejected`` has ``id``, ``input_smiles``, ``reason``. Featurisation uses ``processes`` workers.
+    ``rejected`` has ``id``, ``input_smiles``, ``reason``. Featurisation uses ``processes`` workers. Ids as in
+    :func:`read_library_chunks`.
     """
     check_models(models)
     standardizer = _Standardizer(next(iter(models.values()))[0].standardize)
     columns = prediction_columns(models)
-    for ids, smiles in read_library_chunks(source, smiles_column, id_column, chunk_size, key):
+    for ids, smiles in read_library_chunks(source, smiles_column, id_column, chunk_size, key, id_required):
         canonical, reasons = zip(*(_standardise(s, standardizer) for s in smiles))
         bad = np.array([r is not None for r in reasons])
         rejected = pd.DataFrame({"id": ids[bad], "input_smiles": smiles[bad], "reason": np.array(reasons)[bad]})
@@ -339,13 +333,14 @@ def predict_library(
     chunk_size=10_000,
     processes=None,
     key="source",
+    id_required=True,
 ):
     """Write a library's predictions and rejected rows as TSV files (see :func:`iter_predictions`), atomically.
 
     Returns ``(n_predicted, n_rejected)``.
     """
     n_predicted = n_rejected = 0
-    chunks = iter_predictions(source, smiles_column, id_column, models, chunk_size, processes, key)
+    chunks = iter_predictions(source, smiles_column, id_column, models, chunk_size, processes, key, id_required)
     with (
         atomic_write(predictions_path) as pred_tmp,
         atomic_write(rejected_path) as rej_tmp,

@@ -7,15 +7,13 @@ from pathlib import Path
 import pandas as pd
 from rdkit import Chem, RDConfig, rdBase
 
+from dlbio.data.molecule_library import BUILTIN_PREFIX, SDF_SUFFIXES, SEPARATORS
 from dlbio.errors import InputError, require_file
 
-BUILTIN_PREFIX = "rdkit:"
 CHEMBL_DIR = os.path.join(RDConfig.RDContribDir, "FreeWilson", "data")
 BUILTINS = {"CHEMBL2321810": ("CHEMBL2321810.smi", "CHEMBL2321810_act.csv")}
 # unlabelled libraries that ship with RDKit, for predicting: rdkit:<name> → the file
 LIBRARIES = {"NCI_first_200": os.path.join(RDConfig.RDDataDir, "NCI", "first_200.props.sdf")}
-SEPARATORS = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
-SDF_SUFFIXES = (".sdf", ".sd", ".mol")
 NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "-"]
 log = logging.getLogger(__name__)
 
