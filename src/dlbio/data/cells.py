@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NearestNeighbors
 from torch_geometric.data import Data
 
-from dlbio.errors import InputError, require_file
+from dlbio.errors import InputError, require_file, too_few
 from dlbio.io import load_tensors
 
 BUILTIN_PREFIX = "scanpy:"
@@ -332,9 +332,8 @@ def stratified_split(labels, val, test, seed):
     labels = np.asarray(labels)
     counts = pd.Series(labels).value_counts()
     need = min_cells_per_class(val, test)
-    small = counts[counts < need]
-    if len(small):
-        listed = ", ".join(f"'{c}' ({n})" for c, n in small.items())
+    listed = too_few(counts, need)
+    if listed:
         raise InputError(
             f"classes with too few cells to split (need {need} for split.val = {val}, split.test = {test}): {listed}"
         )
@@ -368,9 +367,8 @@ def obs_split(labels, obs, column, test_values, val, seed):
         raise InputError(f"split.test: no labelled cell has {column} in {values}")
     need = max(2, math.ceil(1 / val))
     counts = pd.Series(labels[~test]).value_counts().reindex(np.unique(labels), fill_value=0)
-    small = counts[counts < need]
-    if len(small):
-        listed = ", ".join(f"'{c}' ({n})" for c, n in small.items())
+    listed = too_few(counts, need)
+    if listed:
         raise InputError(
             f"split.test holds out {column} {values}: classes left with too few cells to train and validate on "
             f"(need {need} for split.val = {val}): {listed}"

@@ -42,7 +42,7 @@ from PIL import Image
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
-from dlbio.errors import InputError
+from dlbio.errors import InputError, too_few
 from dlbio.figures import plt
 from dlbio.io import atomic_write
 
@@ -302,9 +302,8 @@ def _split(labels, split, test_fraction, seed, key="test_fraction"):
         raise InputError(f"test_fraction = {test_fraction} must be between 0 and 1 (exclusive)")
     counts = pd.Series(labels).value_counts().sort_index()
     need = min_images_per_class(test_fraction)
-    small = counts[counts < need]
-    if len(small):
-        listed = ", ".join(f"'{c}' ({n})" for c, n in small.items())
+    listed = too_few(counts, need)
+    if listed:
         raise InputError(
             f"classes with too few images to split (need {need} per class for {key} = {test_fraction}): {listed}; "
             "add images or give the split (train/test folders or a manifest column 'split')"

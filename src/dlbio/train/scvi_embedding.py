@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from dlbio.errors import InputError
+from dlbio.errors import InputError, too_few
 
 PREFIX = "scvi_"  # keys of the model's arrays inside the reference .npz
 BATCH, LABEL = "batch", "label"  # .obs columns of the AnnData handed to scvi-tools
@@ -96,9 +96,8 @@ def _history(model, stage):
 def check_batches(batches, batch_size):
     """Fail if a batch has fewer cells than a mini-batch: scvi-tools would fit its parameters on too few cells."""
     counts = pd.Series(np.asarray(batches, dtype=str)).value_counts()
-    small = counts[counts < batch_size]
-    if len(small):
-        listed = ", ".join(f"'{b}' ({n})" for b, n in small.items())
+    listed = too_few(counts, batch_size)
+    if listed:
         raise InputError(
             f"batches of batch_key with fewer cells than preprocess.scvi.batch_size = {batch_size}: {listed}; "
             "merge them with another batch or lower the batch size"
