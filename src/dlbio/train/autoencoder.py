@@ -1,6 +1,10 @@
 """Training of the (denoising) cell autoencoder on sparse or dense expression, its embedding, its .npz arrays.
 
-Cells are densified one mini-batch at a time, so memory stays bounded however many cells there are.
+Cells are densified one mini-batch at a time, so memory stays bounded however many cells there are. The
+loss is the squared error of the reconstructed input times the model's ``gene_scale`` (see
+:class:`dlbio.models.autoencoder.Autoencoder`): on unit-variance genes, the genes' standard deviations there
+make the net reconstruct log-normalised expression, so the few informative genes outweigh the many that
+carry only noise.
 """
 
 import numpy as np
@@ -39,15 +43,17 @@ def _batches(x, idx, size, device):
 def _loss(model, x, idx, size, device):
     """Mean squared reconstruction error of the clean rows ``idx``."""
     model.eval()
-    total = sum(F.mse_loss(model(b), b, reduction="sum").item() for b in _batches(x, idx, size, device))
+    batches = _batches(x, idx, size, device)
+    total = sum(F.mse_loss(model(b), model.target(b), reduction="sum").item() for b in batches)
     return total / (len(idx) * x.shape[1])
 
 
-def fit_autoencoder(x, settings, device, seed):
+def fit_autoencoder(x, settings, device, seed, gene_scale=None):
     """Train an :class:`Autoencoder` on cells × genes ``x`` (CSR or dense); keep the best validation epoch's weights.
 
     ``settings``: hidden, latent, noise (fraction of inputs zeroed in training; 0: no denoising), lr,
     weight_decay, batch_size, max_epochs, patience, val_fraction (cells held out for early stopping).
+    ``gene_scale``: per-gene factors the model applies to its input (``None``: 1), e.g. the scaling's stds.
     Returns the model (on CPU, in eval mode) and a per-epoch history table.
     """
     x, device = _matrix(x), torch.device(device)
@@ -64,7 +70,9 @@ def fit_autoencoder(x, settings, device, seed):
     val, train = np.sort(order[:n_val]), order[n_val:]
     torch.manual_seed(seed)
     noise_gen = torch.Generator(device=device).manual_seed(seed)
-    model = Autoencoder(x.shape[1], settings["hidden"], settings["latent"]).to(device)
+    if gene_scale is not None and np.shape(gene_scale) != (x.shape[1],):
+        raise InputError(f"gene_scale of shape {np.shape(gene_scale)}: expected one factor per gene ({x.shape[1]})")
+    model = Autoencoder(x.shape[1], settings["hidden"], settings["latent"], gene_scale).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
     stopper, history = EarlyStopping(model, settings["patience"]), []
     for epoch in tqdm(range(1, settings["max_epochs"] + 1), desc="train autoencoder", mininterval=5):
@@ -72,7 +80,7 @@ def fit_autoencoder(x, settings, device, seed):
         total = torch.zeros((), device=device)
         for batch in _batches(x, rng.permutation(train), settings["batch_size"], device):
             keep = torch.rand(batch.shape, generator=noise_gen, device=device) >= noise
-            loss = F.mse_loss(model(batch * keep), batch)
+            loss = F.mse_loss(model(batch * keep), model.target(batch))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -106,17 +114,24 @@ def autoencoder_arrays(model):
 
 
 def autoencoder_from_arrays(arrays):
-    """The model (CPU, eval mode) rebuilt from the ``ae_`` keys of :func:`autoencoder_arrays` in ``arrays``."""
+    """The model (CPU, eval mode) rebuilt from the ``ae_`` keys of :func:`autoencoder_arrays` in ``arrays``.
+
+    Arrays without ``ae_gene_scale`` (written before the model had one) give a model with ``gene_scale`` 1: it
+    was trained on its input as given."""
     missing = [PREFIX + size for size in SIZES if PREFIX + size not in arrays]
     if missing:
         raise InputError(f"no autoencoder in the arrays: missing {', '.join(missing)}")
     model = Autoencoder(*(int(arrays[PREFIX + size]) for size in SIZES))
     keys = {name: PREFIX + name.replace(".", "_") for name in model.state_dict()}
+    state = {}
+    if PREFIX + "gene_scale" not in arrays:  # stored before the model had one: it read its input as given
+        state["gene_scale"] = model.gene_scale
+        del keys["gene_scale"]
     missing = [key for key in keys.values() if key not in arrays]
     if missing:
         raise InputError(f"autoencoder arrays incomplete: missing {', '.join(missing)}")
     try:
-        model.load_state_dict({name: torch.tensor(np.asarray(arrays[key])) for name, key in keys.items()})
+        model.load_state_dict(state | {name: torch.tensor(np.asarray(arrays[key])) for name, key in keys.items()})
     except RuntimeError as err:
         raise InputError(f"autoencoder arrays do not fit their sizes: {err}") from err
     return model.eval()

@@ -91,8 +91,9 @@ def check_learned(params, batch_key):
 def embed(adata, params, seed, device):
     """The cells' embedding (``obsm['X_embedding']``, float32), its reference arrays and its fit: the PCs of the
     scaled matrix (``sc.pp.pca``'s covariance solver: sparse stays sparse, centring is implicit; fit: variance
-    ratios), or the bottleneck of a denoising autoencoder trained on it
-    (:func:`dlbio.train.autoencoder.fit_autoencoder`; fit: loss per epoch)."""
+    ratios), or the bottleneck of a denoising autoencoder trained on it, by default with the scaling undone inside
+    the net (``preprocess.autoencoder.scale``; :func:`dlbio.train.autoencoder.fit_autoencoder`; fit: loss per
+    epoch)."""
     n_dims = params["n_pcs"]
     if n_dims >= min(adata.n_obs, adata.n_vars):
         raise InputError(
@@ -101,7 +102,9 @@ def embed(adata, params, seed, device):
         )
     if params["embedding"] == "autoencoder":
         settings = params["autoencoder"] | {"latent": n_dims}
-        model, history = fit_autoencoder(adata.X, settings, device, seed)
+        # the scaling's stds (set by scale_sparse_aware) undo it inside the net: it reads log-normalised genes
+        gene_scale = adata.var["std"].to_numpy() if params["scale"] and not settings["scale"] else None
+        model, history = fit_autoencoder(adata.X, settings, device, seed, gene_scale)
         adata.obsm["X_embedding"] = encode(model, adata.X, device)
         return autoencoder_arrays(model), history
     sc.pp.pca(adata, n_comps=n_dims, svd_solver="covariance_eigh", random_state=seed)
