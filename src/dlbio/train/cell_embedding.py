@@ -137,7 +137,7 @@ def preprocess(adata, params, seed, batch_key=None, device="cpu", label_key=None
         quality_control(adata, params, keep_counts=learned)
     if split is not None:
         labels = adata.obs[label_key].to_numpy().astype(object)
-        adata.obs[SPLIT] = assign_splits(labels, adata.obs, split, seed, batch_key)
+        adata.obs[SPLIT] = pd.Categorical(assign_splits(labels, adata.obs, split, seed, batch_key))
     genes = np.asarray(adata.var_names, dtype=str)
     if params["n_top_genes"] and params["n_top_genes"] < adata.n_vars:
         sc.pp.highly_variable_genes(adata, n_top_genes=params["n_top_genes"], batch_key=batch_key, subset=True)
