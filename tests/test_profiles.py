@@ -34,10 +34,11 @@ def gpu_rules(jobs):
 
 
 def test_training_rules_ask_for_a_typed_gpu_on_the_gpu_partition(slurm):
+    """Biowulf's form --gres=gpu:<model>:1; gpu=0 keeps the plugin from adding --gpus (the rule declared gpu=1)."""
     assert TRAINING <= gpu_rules(slurm)
     for rule in gpu_rules(slurm):
-        assert slurm[rule]["slurm_partition"] == "gpu" and slurm[rule]["gpu"] == "1", rule
-        assert slurm[rule]["gpu_model"] == "p100", rule
+        assert slurm[rule]["slurm_partition"] == "gpu" and slurm[rule]["gres"] == "gpu:p100:1", rule
+        assert slurm[rule]["gpu"] == "0" and "gpu_model" not in slurm[rule], rule
 
 
 def test_other_rules_run_on_cpu_partitions(slurm):
@@ -68,9 +69,12 @@ def test_site_settings_are_overridden_from_the_environment(tmp_path):
         tmp_path, REPO / "profiles/slurm", DLBIO_GPU_MODEL="a100", DLBIO_GPU_PARTITION="gpu-a100",
         DLBIO_SLURM_ACCOUNT="mylab", DLBIO_LSCRATCH_GB="20",
     )
-    assert jobs["gan_train"]["gpu_model"] == "a100" and jobs["gan_train"]["slurm_partition"] == "gpu-a100"
+    assert jobs["gan_train"]["slurm_partition"] == "gpu-a100"
     assert jobs["cells_prepare"]["slurm_account"] == "mylab"
     assert jobs["cells_prepare"]["gres"] == "lscratch:20"
+    # with lscratch a GPU job asks --gpus=a100:1 beside --gres=lscratch:20 (one GRES per --gres: issue 466)
+    train = jobs["gan_train"]
+    assert (train["gpu"], train["gpu_model"], train["gres"]) == ("1", "a100", "lscratch:20")
 
 
 def test_local_profile_requests_no_cluster_resources(tmp_path):

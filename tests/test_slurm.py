@@ -73,12 +73,14 @@ def on_slurm(workdir, config, *args, env=None):
 
 
 def accounting(run_id):
-    """sacct's record of every job (and attempt) of one Snakemake run: rule, partition, state, resources."""
-    fields = "JobID,Comment,Partition,State,AllocTRES,ReqMem,Timelimit"
+    """sacct's record of every job (and attempt) of one Snakemake run: rule, partition, state, resources and the
+    sbatch command that submitted it (SubmitLine, last: it may hold the field separator)."""
+    fields = "JobID,Comment,Partition,State,AllocTRES,ReqMem,Timelimit,SubmitLine"
     out = subprocess.run(
         ["sacct", "-X", "-n", "-P", "--name", run_id, "-o", fields], capture_output=True, text=True, check=True
     ).stdout
-    table = pd.DataFrame([line.split("|") for line in out.splitlines()], columns=fields.split(","))
+    rows = [line.split("|", fields.count(",")) for line in out.splitlines()]
+    table = pd.DataFrame(rows, columns=fields.split(","))
     table["rule"] = table["Comment"].str.extract(r"^rule_(.+?)(?:_wildcards_|$)", expand=False)
     return table
 
@@ -109,6 +111,9 @@ def test_training_ran_on_the_gpu_partition_with_a_gpu(runs):
         assert jobs.loc[rule, "Partition"] == "gpu"
         assert "gres/gpu=1" in jobs.loc[rule, "AllocTRES"]
         assert f"cpu={threads}" in jobs.loc[rule, "AllocTRES"]  # the rule's threads
+        # Biowulf's documented form, without lscratch (DLBIO_LSCRATCH_GB unset)
+        assert f"--gres=gpu:{GPU_MODEL}:1" in jobs.loc[rule, "SubmitLine"]
+        assert "--gpus" not in jobs.loc[rule, "SubmitLine"]
     for rule in ("cells_prepare", "images_prepare", "cells_baseline"):
         assert jobs.loc[rule, "Partition"] == "norm" and "gpu" not in jobs.loc[rule, "AllocTRES"]
     for rule in ("cells_compare", "gan_sample", "images_simulate"):
@@ -124,6 +129,23 @@ def test_outputs_equal_those_of_a_local_run(runs):
     for name in files:
         assert (slurm / name).read_bytes() == (local / name).read_bytes(), name
     assert (slurm / "logs/slurm/rule_gan_train/star").is_dir()  # one SLURM log per job
+
+
+def test_with_lscratch_a_gpu_job_asks_gpus_beside_the_scratch_gres(cluster, tmp_path):
+    """DLBIO_LSCRATCH_GB > 0: --gpus=<model>:1 and --gres=lscratch:N, as the plugin cannot send both in one --gres
+    (upstream issue 466); the job still lands on the GPU partition with a GPU and its scratch."""
+    experiment = {
+        "modes": [{"motif": "0011", "fraction": 0.5}, {"motif": "0101", "fraction": 0.5}],
+        **{"n_train": 40, "length": 16, "iterations": 3, "batch_size": 8, "nz": 6, "critic_pretrain": 2},
+        "algorithms": {"gan": {}},
+    }
+    target = "results/motifs/tiny/counts.tsv"
+    result, jobs = on_slurm(tmp_path / "run", {"motifs": {"tiny": experiment}}, target, env={"DLBIO_LSCRATCH_GB": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    job = jobs.set_index("rule").loc["motifs_experiment"]
+    assert job["State"] == "COMPLETED" and job["Partition"] == "gpu"
+    assert "gres/gpu=1" in job["AllocTRES"] and "gres/lscratch=2" in job["AllocTRES"]
+    assert f"--gpus={GPU_MODEL}:1" in job["SubmitLine"] and "--gres=lscratch:2" in job["SubmitLine"]
 
 
 def test_failing_job_is_retried_with_more_memory_and_reported(cluster, tmp_path, counts_h5ad):

@@ -3,8 +3,8 @@
 #
 # Debian's slurm-wlm 22.05 + munge + slurmdbd on a local MariaDB (so sacct works), daemons started directly.
 # Partitions as on Biowulf: norm (default), quick (4 h) and gpu; the node declares fake GPUs of type
-# $GPU_TYPE (device files are links to /dev/null) and an lscratch count GRES, so `--gpus=TYPE:1` and
-# `--gres=lscratch:N` are scheduled as on the real cluster. Time limits are enforced quickly
+# $GPU_TYPE (device files are links to /dev/null) and an lscratch count GRES, so `--gres=gpu:TYPE:1`,
+# `--gpus=TYPE:1` and `--gres=lscratch:N` are scheduled as on the real cluster. Time limits are enforced quickly
 # (OverTimeLimit=0, KillWait=5) so the time-limit test does not wait long.
 set -euo pipefail
 
