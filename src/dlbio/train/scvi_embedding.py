@@ -115,7 +115,7 @@ def fit_scvi(kind, counts, genes, batches, labels, settings, seed, device):
     scvi = _scvi()
     scvi.settings.seed = seed
     adata = _anndata(counts, genes, batches, labels if kind == "scanvi" else None)
-    _model_class("scvi").setup_anndata(adata, batch_key=BATCH)
+    _setup("scvi", adata)
     model = scvi.model.SCVI(adata, **{key: settings[key] for key in ARCHITECTURE})
     _train(model, settings["max_epochs"], settings, device)
     history = [_history(model, "scvi")]
