@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.neighbors import NearestNeighbors
 from torch_geometric.data import Data
 
-from dlbio.data.cells import UNLABELED, check_declared_input, edge_kernel, read_cells, read_labels
+from dlbio.data.cells import UNLABELED, check_declared_input, link_new_cells, read_cells, read_labels
 from dlbio.apply.novelty import TypeDistance, calibrate, flag
 from dlbio.errors import InputError
 from dlbio.models.gnn import NodeClassifier
@@ -49,21 +48,11 @@ def load_models(paths, reference):
     }
 
 
-def link_query(x_reference, x_query, k, metric, bandwidth):
-    """Edges from each query cell's ``k`` nearest reference cells to it (query cells numbered after the
-    reference ones), weighted by :func:`dlbio.data.cells.edge_kernel`. Returns ``(edge_index, edge_weight)``."""
-    neighbours = NearestNeighbors(n_neighbors=k, metric=metric, n_jobs=-1).fit(x_reference)
-    dist, idx = neighbours.kneighbors(x_query)
-    query = np.repeat(np.arange(len(x_query)) + len(x_reference), k)
-    edge_index = torch.from_numpy(np.vstack([idx.ravel(), query]).astype(np.int64))
-    return edge_index, torch.from_numpy(edge_kernel(dist.ravel(), bandwidth).astype(np.float32))
-
-
-def with_query(graph, x_query, reference):
-    """The reference ``graph`` with the query cells appended as nodes, linked by :func:`link_query`."""
-    edge_index, edge_weight = link_query(
-        graph.x.numpy(), x_query, reference["k"], reference["metric"], reference["bandwidth"]
-    )
+def with_query(graph, x_query, reference, device="cpu"):
+    """The reference ``graph`` with the query cells appended as nodes, each receiving edges from its nearest reference
+    cells found as the reference graph was built (:func:`dlbio.data.cells.link_new_cells`)."""
+    settings = {"k": reference["k"], "metric": reference["metric"], "method": reference["knn_method"]}
+    edge_index, edge_weight = link_new_cells(graph.x.numpy(), x_query, settings, reference["bandwidth"], device=device)
     return Data(
         x=torch.cat([graph.x, torch.from_numpy(x_query)]),
         edge_index=torch.cat([graph.edge_index, edge_index], 1),
@@ -102,9 +91,10 @@ def novelty_rule(distance, graph, classes, reference_proba, rate):
     return rule
 
 
-def query_metrics(labels, predicted, classes, model):
-    """Accuracy, macro-F1 and per-class F1 over the query's labelled cells and their classes; the share
-    left unassigned, the cells whose label the reference does not know (always wrong), the share of those that were
+def query_metrics(labels, predicted, classes, model, top):
+    """Accuracy, macro-F1 and per-class F1 over the query's labelled cells and their classes; the accuracy of the
+    top class ``top`` before the unassigned rule (``top_accuracy``: as a test split is scored); the share left
+    unassigned, the cells whose label the reference does not know (always wrong), the share of those that were
     flagged unassigned (``novel_flagged``, NaN without any) and of the cells of known types (``known_flagged``)."""
     known = labels != UNLABELED
     true, pred = labels[known], predicted[known]
@@ -116,6 +106,7 @@ def query_metrics(labels, predicted, classes, model):
         "model": model,
         "n_labelled": int(known.sum()),
         "accuracy": float(accuracy_score(true, pred)),
+        "top_accuracy": float(accuracy_score(true, top[known])),
         "macro_f1": float(f1.mean()),
         "unassigned": float(np.mean(pred == UNASSIGNED)),
         "unknown_labels": int(novel.sum()),
@@ -158,7 +149,7 @@ def annotate(
     x = project_query(query, reference, min_shared_fraction, source, declared, key, surgery)
     query.obsm[QUERY_PCS] = x
     gnns = any(isinstance(model, NodeClassifier) for model in models.values())
-    joint = with_query(graph, x, reference) if gnns else None
+    joint = with_query(graph, x, reference, device) if gnns else None
     distance = type_distance(graph, reference["classes"], reference)
     tables, metrics = [], []
     for name, model in models.items():
@@ -182,5 +173,6 @@ def annotate(
         }
         tables.append(pd.DataFrame(table | ({} if labels is None else {"label": labels})))
         if labels is not None:
-            metrics.append(query_metrics(labels, predicted, reference["classes"], name))
+            top = np.asarray(reference["classes"], dtype=object)[proba.argmax(1)]
+            metrics.append(query_metrics(labels, predicted, reference["classes"], name, top))
     return pd.concat(tables, ignore_index=True), None if labels is None else pd.DataFrame(metrics)
