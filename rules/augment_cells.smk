@@ -1,3 +1,29 @@
+# Input functions and params of the rules below.
+augment_cells_experiment = lambda wildcards: config["augment_cells"][
+    wildcards.experiment
+]
+# The prepared graph and per-cell table of the experiment's cells dataset.
+augment_cells_data = lambda wildcards: {
+    "graph": f"results/cells/{augment_cells_experiment(wildcards)['dataset']}/graph.pt",
+    "cells": f"results/cells/{augment_cells_experiment(wildcards)['dataset']}/cells.tsv",
+}
+# Every fraction × seed's table, and the generated cells of each fraction at the first seed.
+augment_cells_runs = lambda wildcards: {
+    "runs": expand(
+        "results/augment/cells/{experiment}/runs/fraction{fraction}_seed{seed}.tsv",
+        experiment=wildcards.experiment,
+        fraction=map(str, augment_cells_experiment(wildcards)["fractions"]),
+        seed=augment_cells_experiment(wildcards)["seeds"],
+    ),
+    "generated": expand(
+        "results/augment/cells/{experiment}/runs/fraction{fraction}_seed{seed}.generated.pt",
+        experiment=wildcards.experiment,
+        fraction=map(str, augment_cells_experiment(wildcards)["fractions"]),
+        seed=augment_cells_experiment(wildcards)["seeds"][0],
+    ),
+}
+
+
 rule augment_cells_run:
     input:
         unpack(augment_cells_data),

@@ -1,4 +1,22 @@
-from dlbio.augment.checks import check_image_experiments
+# Input functions and params of the rules below (the experiments are checked by src/dlbio/config_checks.py).
+augment_images_experiment = lambda wildcards: config["augment_images"][
+    wildcards.experiment
+]
+augment_images_gan_run = lambda wildcards: augment_images_experiment(wildcards)[
+    "gan_run"
+]
+# The GAN run's tile store and trained generator.
+augment_images_inputs = lambda wildcards: {
+    "tiles": f"results/images/{config['gan'][augment_images_gan_run(wildcards)]['dataset']}/tiles.npz",
+    "generator": f"results/gan/{augment_images_gan_run(wildcards)}/generator.pt",
+}
+# One table per configured fraction × seed (fractions as written by str()).
+augment_images_runs = lambda wildcards: expand(
+    "results/augment/images/{experiment}/runs/fraction{fraction}_seed{seed}.tsv",
+    experiment=wildcards.experiment,
+    fraction=map(str, augment_images_experiment(wildcards)["fractions"]),
+    seed=augment_images_experiment(wildcards)["seeds"],
+)
 
 
 rule augment_images_run:
@@ -78,7 +96,6 @@ rule augment_images_summary:
         "../scripts/augment_images_summary.py"
 
 
-check_image_experiments(config)
 declare_results(
     expand(
         rules.augment_images_summary.output.json, experiment=config["augment_images"]

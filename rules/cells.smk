@@ -1,3 +1,35 @@
+from dlbio.config_checks import CELLS_BUILTIN_PREFIX, cells_queries, local_files
+from dlbio.models.registry import CELL_BASELINE, CELL_GNNS
+
+# Input functions and params of the rules below.
+cells_input = lambda wildcards: local_files(
+    config["cells"][wildcards.dataset]["h5ad"], CELLS_BUILTIN_PREFIX
+)
+# The dataset's gnn settings for one model; `heads` only for GAT, the one model that reads it.
+cells_gnn_settings = lambda wildcards: {
+    key: value
+    for key, value in config["cells"][wildcards.dataset]["gnn"].items()
+    if key != "heads" or wildcards.model == "gat"
+}
+cells_query_input = lambda wildcards: local_files(
+    cells_queries(config, wildcards.dataset)[wildcards.query], CELLS_BUILTIN_PREFIX
+)
+cells_query_model_names = lambda wildcards: [
+    *config["cells"][wildcards.dataset]["models"],
+    CELL_BASELINE,
+]
+# Replicate 0 of every model of the dataset, in the order of cells_query_model_names.
+cells_query_models = lambda wildcards: [
+    files[0] for files in replicate_models("cells")(wildcards).values()
+]
+# An entry's query settings, `input` resolved (null: as the reference's `preprocess.input`), and its seed.
+cells_query_settings = lambda entry: {
+    **{key: value for key, value in entry["query"].items() if key != "h5ad"},
+    "input": entry["query"]["input"] or entry["preprocess"]["input"],
+    "seed": entry["seed"],
+}
+
+
 rule cells_prepare:
     input:
         cells_input,
@@ -245,9 +277,11 @@ rule cells_annotate:
         mem_mb=grows_with_input(3000, 5),
         runtime=grows_with_input(30, 0.02),
     params:
-        source=lambda wildcards: cells_queries(wildcards.dataset)[wildcards.query],
-        query=cells_query_settings,
-        models=lambda wildcards: cells_query_model_names(wildcards.dataset),
+        source=lambda wildcards: cells_queries(config, wildcards.dataset)[
+            wildcards.query
+        ],
+        query=lambda wildcards: cells_query_settings(config["cells"][wildcards.dataset]),
+        models=cells_query_model_names,
         device=config["device"],
     script:
         "../scripts/cells_annotate.py"
@@ -259,7 +293,7 @@ declare_results(
     + [
         f"results/cells/{dataset}/query/{query}/annotations.tsv"
         for dataset in config["cells"]
-        for query in cells_queries(dataset)
+        for query in cells_queries(config, dataset)
     ],
     expand(rules.cells_compare.output.headline, dataset=config["cells"]),
 )

@@ -1,3 +1,26 @@
+# Input functions and params of the rules below (images_simulated and gan_scoring: rules/images.smk).
+gan_dataset = lambda wildcards: config["gan"][wildcards.run]["dataset"]
+gan_tiles = lambda wildcards: f"results/images/{gan_dataset(wildcards)}/tiles.npz"
+# A GAN run's entry without what only sampling and export read (a new `n_samples` resamples, a new `export`
+# re-exports, neither retrains).
+gan_training_settings = lambda wildcards: {
+    key: value
+    for key, value in config["gan"][wildcards.run].items()
+    if key not in ("dataset", "n_samples", "export")
+}
+# Tiles and tile classifier of the run's dataset, and its simulated folder (ground truth) if simulated.
+gan_evaluation_inputs = lambda wildcards: {
+    "tiles": gan_tiles(wildcards),
+    "classifier": f"results/images/{gan_dataset(wildcards)}/classifier/model.pt",
+    "simulated": images_simulated(gan_dataset(wildcards)),
+}
+# The evaluation of every run on an images dataset.
+gan_dataset_evaluations = lambda wildcards: expand(
+    "results/gan/{run}/evaluation.json",
+    run=[r for r, run in config["gan"].items() if run["dataset"] == wildcards.dataset],
+)
+
+
 rule gan_train:
     input:
         tiles=gan_tiles,
@@ -191,4 +214,10 @@ rule gan_export:
         "../scripts/gan_export.py"
 
 
-declare_results(expand(rules.gan_export.output.table, run=gan_exports()))
+# the runs with export.n > 0
+declare_results(
+    expand(
+        rules.gan_export.output.table,
+        run=[run for run, entry in config["gan"].items() if entry["export"]["n"] > 0],
+    )
+)

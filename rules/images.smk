@@ -1,3 +1,46 @@
+from dlbio.config_checks import images_classify_sets
+
+# Input functions and params of the rules below; rules/gan.smk uses images_simulated and gan_scoring too.
+# The simulated folder (a job's output) of an entry that names no data, else none.
+images_simulated = lambda dataset: (
+    []
+    if config["images"][dataset]["folder"] or config["images"][dataset]["manifest"]
+    else [f"results/images/{dataset}/simulated"]
+)
+# The simulated folder, else the manifest if any.
+images_input = lambda wildcards: {
+    "simulated": images_simulated(wildcards.dataset),
+    "manifest": list(filter(None, [config["images"][wildcards.dataset]["manifest"]])),
+}
+# What a GAN run's evaluation (when enabled) and the image augmentation experiments on it need of its tiles,
+# checked before it trains. Rules take it as a param derived from their input (a function of `input`), which
+# Snakemake does not record: a changed evaluation or experiment never retrains.
+gan_scoring = lambda run: {
+    "arch": config["gan"][run]["arch"],
+    "classes": config["gan"][run]["classes"],
+    "evaluation": (
+        {key: config["evaluation"][key] for key in ("nearest_k", "n_generated")}
+        if config["evaluation"]["enabled"]
+        else None
+    ),
+    "augment_fractions": {
+        name: experiment["fractions"]
+        for name, experiment in config["augment_images"].items()
+        if experiment["gan_run"] == run
+    },
+}
+images_classify_set = lambda wildcards: images_classify_sets(config, wildcards.dataset)[
+    wildcards.set
+]
+# The dataset's tile classifier and the set's images: its folder, its manifest or the dataset's manifest.
+images_classify_input = lambda wildcards: {
+    "classifier": f"results/images/{wildcards.dataset}/classifier/model.pt",
+    "images": images_classify_set(wildcards)["folder"]
+    or images_classify_set(wildcards)["manifest"]
+    or f"results/images/{wildcards.dataset}/manifest.tsv",
+}
+
+
 rule images_simulate:
     output:
         directory("results/images/{dataset}/simulated"),
@@ -123,6 +166,6 @@ declare_results(
     [
         f"results/images/{dataset}/classify/{name}/predictions.tsv"
         for dataset in config["images"]
-        for name in images_classify_sets(dataset)
+        for name in images_classify_sets(config, dataset)
     ]
 )

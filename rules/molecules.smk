@@ -1,3 +1,22 @@
+from dlbio.config_checks import (
+    MOLECULE_BUILTIN_PREFIX,
+    local_files,
+    molecule_libraries,
+    molecule_library,
+)
+from dlbio.models.registry import MOLECULE_BASELINE, MOLECULE_MODELS
+
+# Input functions of the rules below.
+# The entry's source file (none for a built-in set) and its split.test_file, if any.
+molecules_input = lambda wildcards: local_files(
+    config["molecules"][wildcards.dataset]["source"], MOLECULE_BUILTIN_PREFIX
+) + list(filter(None, [config["molecules"][wildcards.dataset]["split"]["test_file"]]))
+# The `predict` item (its spec: a file or `rdkit:<name>` and its columns) of the job's library.
+molecules_library = lambda wildcards: molecule_library(
+    config, wildcards.dataset, wildcards.library
+)
+
+
 rule molecules_prepare:
     input:
         molecules_input,
@@ -158,7 +177,9 @@ declare_results(
 rule molecules_predict:
     input:
         unpack(replicate_models("molecules")),
-        library=molecule_library_input,
+        library=lambda wildcards: local_files(
+            molecules_library(wildcards)["source"], MOLECULE_BUILTIN_PREFIX
+        ),
     output:
         predictions="results/molecules/{dataset}/predict/{library}/predictions.tsv",
         rejected="results/molecules/{dataset}/predict/{library}/rejected.tsv",
@@ -177,7 +198,7 @@ rule molecules_predict:
         entry=entry_keys("molecules", "dataset", "predict_chunk_size"),
         models=lambda wildcards: config["molecules"][wildcards.dataset]["models"]
         + [MOLECULE_BASELINE],
-        library=molecule_library,
+        library=molecules_library,
         device=config["device"],
     script:
         "../scripts/molecules_predict.py"
@@ -187,6 +208,6 @@ declare_results(
     [
         f"results/molecules/{dataset}/predict/{library}/predictions.tsv"
         for dataset in config["molecules"]
-        for library in molecule_libraries(dataset)
+        for library in molecule_libraries(config, dataset)
     ]
 )

@@ -11,7 +11,6 @@ import torch
 import yaml
 
 from conftest import REPO
-from dlbio.augment.checks import check_image_experiments
 from dlbio.augment.images import (
     arm_metrics,
     class_aware_generator,
@@ -23,6 +22,7 @@ from dlbio.augment.images import (
     summary_record,
     synthetic_counts,
 )
+from dlbio.config_checks import check_image_experiments
 from dlbio.data.tiles import load_tile_store
 from dlbio.errors import InputError
 from dlbio.evaluate.effect import verdict

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from dlbio.data.motifs import as_bits, carries, check_experiment, check_modes, make_sequences, mode_sizes, motif_hits
+from dlbio.config_checks import check_motif_experiment, check_motif_modes
+from dlbio.data.motifs import as_bits, carries, make_sequences, mode_sizes, motif_hits
 from dlbio.errors import InputError
 from dlbio.models.conv1d_gan import MotifCritic, MotifGenerator
 from dlbio.models.registry import MOTIF_ARCHS
@@ -99,7 +100,7 @@ def test_sequences_carry_their_mode_in_the_configured_fractions():
 )
 def test_bad_modes_name_the_key(modes, length, message):
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        check_modes(modes, length, "motifs.x")
+        check_motif_modes(modes, length, "motifs.x")
 
 
 @pytest.mark.parametrize("kernel", [16, 5])
@@ -132,8 +133,8 @@ def test_each_arch_builds_its_nets():
 def test_pooled_kernel_must_fit_with_the_second_convolution():
     experiment = tiny_experiment(arch="pooled", kernel=13)
     with pytest.raises(InputError, match=r"'motifs.x.kernel': 13 is too long .* the pooled critic needs 17"):
-        check_experiment(experiment, "motifs.x")
-    check_experiment(experiment | {"arch": "reference"}, "motifs.x")
+        check_motif_experiment(experiment, "motifs.x")
+    check_motif_experiment(experiment | {"arch": "reference"}, "motifs.x")
 
 
 def test_straight_through_shows_bits_and_passes_gradients():

@@ -55,6 +55,6 @@ def test_an_unknown_name_is_refused_naming_the_choices():
 
 
 def test_what_the_rules_import_when_parsed_does_not_import_torch():
-    modules = ["dlbio.models.registry", "dlbio.augment.checks", "dlbio.data.motifs", "dlbio.errors"]
+    modules = ["dlbio.config_checks", "dlbio.models.registry", "dlbio.resources", "dlbio.workflow_internals"]
     code = f"import sys\nfor m in {modules}: __import__(m)\nprint('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -8,10 +8,7 @@ occurs anywhere in it (as the seeds' ``re.search``); background bits can carry o
 
 import numpy as np
 
-from dlbio.errors import InputError
-
-FRACTION_TOLERANCE = 1e-6
-POOLED_KERNEL = 5  # the pooled critic's second convolution (dlbio.models.conv1d_gan)
+POOLED_KERNEL = 5  # the pooled critic's second convolution (dlbio.models.conv1d_gan; dlbio.config_checks)
 
 
 def as_bits(sequences):
@@ -21,41 +18,6 @@ def as_bits(sequences):
     if len(sequences) and isinstance(sequences[0], str):
         return np.stack([as_bits(s) for s in sequences])
     return np.asarray(sequences, dtype=np.uint8)
-
-
-def check_modes(modes, length, key):
-    """Fail with a message naming ``key`` unless the modes are distinct binary motifs that fit, fractions summing to 1."""
-    if not modes:
-        raise InputError(f"config key '{key}.modes': give at least one mode (motif and fraction)")
-    for i, mode in enumerate(modes):
-        motif = mode["motif"]
-        if not motif or set(motif) - {"0", "1"}:
-            raise InputError(f"config key '{key}.modes[{i}].motif': '{motif}' is not a binary motif (only 0 and 1)")
-        if len(motif) > length:
-            raise InputError(
-                f"config key '{key}.modes[{i}].motif': motif of length {len(motif)} is longer than "
-                f"the sequences ('{key}.length' = {length})"
-            )
-        if not 0 < mode["fraction"] <= 1:
-            raise InputError(f"config key '{key}.modes[{i}].fraction': {mode['fraction']} is not in (0, 1]")
-    motifs = [mode["motif"] for mode in modes]
-    if len(set(motifs)) < len(motifs):
-        raise InputError(f"config key '{key}.modes': motifs must be distinct, got {motifs}")
-    total = sum(mode["fraction"] for mode in modes)
-    if abs(total - 1) > FRACTION_TOLERANCE:
-        raise InputError(f"config key '{key}.modes': the fractions must sum to 1, they sum to {total:g}")
-
-
-def check_experiment(experiment, key):
-    """:func:`check_modes`, and the critic's kernel must fit in the sequences (with the pooled critic's second
-    convolution, :data:`POOLED_KERNEL` − 1 positions more)."""
-    check_modes(experiment["modes"], experiment["length"], key)
-    span = experiment["kernel"] + (POOLED_KERNEL - 1 if experiment["arch"] == "pooled" else 0)
-    if span > experiment["length"]:
-        raise InputError(
-            f"config key '{key}.kernel': {experiment['kernel']} is too long for the sequences "
-            f"('{key}.length' = {experiment['length']}; the {experiment['arch']} critic needs {span})"
-        )
 
 
 def mode_sizes(fractions, n):
