@@ -9,7 +9,7 @@ GPUS ?= $(shell nvidia-smi -L 2>/dev/null | wc -l)
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint report clean-venv
+.PHONY: venv demo test test-fast lint report clean-venv
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,16 @@ demo: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --profile profiles/local --resources gpu=$(if $(filter 0,$(GPUS)),$(CORES),$(GPUS))
 	$(BIN)/snakemake --cores $(CORES) --report report.html
 
+# Tests come in tiers, pytest markers registered in pyproject.toml: workflow (starts a real Snakemake run on a tiny
+# config), slurm (the workflow on a real single-node SLURM cluster: needs root and apt-get), gpu (needs CUDA), slow
+# (a unit test that trains for a while). `make test` runs every tier (the README's command; what CI runs);
+# `make test-fast` runs the rest (unit tests, dry runs, lint) in under 3 minutes. Both print the 15 slowest tests.
+# One tier alone: .venv/bin/pytest -m workflow
 test: $(BIN)/.installed
 	$(BIN)/pytest
+
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest -m "not workflow and not slurm and not gpu and not slow"
 
 report: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --report report.html

@@ -1,6 +1,5 @@
-"""Shared fixtures: small real and simulated single-cell data, the repository root; the real-SLURM tests last."""
-
-from pathlib import Path
+"""Shared fixtures: small real and simulated single-cell data; the real-SLURM tests last. Shared helpers (the
+repository root, Snakemake runs, tiny configs) live in helpers.py."""
 
 import anndata as ad
 import numpy as np
@@ -8,13 +7,13 @@ import pandas as pd
 import pytest
 import scanpy as sc
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import schema_defaults
 
 
 def pytest_collection_modifyitems(items):
     """Run the real-SLURM tests last: once they have configured SLURM and stopped its controller, every later
     Snakemake start waits ~9 s for ``scontrol show config`` (the slurm plugin asks at import) to give up."""
-    items.sort(key=lambda item: item.path.name == "test_slurm.py")
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
 
 
 def simulate_counts(n_per_type=80, n_genes=300, n_types=3, seed=0):
@@ -43,16 +42,6 @@ def counts_h5ad(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pbmc():
     return sc.datasets.pbmc68k_reduced()
-
-
-def schema_defaults(section, **entry):
-    """One entry of the config ``section`` (``cells``, ``gan``, ...) with every default of config/schema.yaml filled
-    in by validating it with ``set_default``, as the Snakefile does: ``entry`` holds its required and changed keys."""
-    from snakemake.utils import validate
-
-    config = {section: {"entry": entry}}
-    validate(config, str(REPO / "config" / "schema.yaml"), set_default=True)
-    return config[section]["entry"]
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ from dlbio.apply.tiles import list_tiles
 from dlbio.data.molecules.reading import library_path, read_molecule_table
 from dlbio.data.tiles import load_tile_store
 from dlbio.errors import InputError
-from test_workflow import snakemake
+from helpers import load_config, snakemake
+
+pytestmark = pytest.mark.workflow
 
 INVALID = "not a molecule"
 GNN = {"hidden": 16, "layers": 2, "max_epochs": 2, "patience": 2, "batch_size": 32}
@@ -53,13 +55,7 @@ def apply_config(folder):
                 ],
             }
         },
-        "images": {
-            "sim": {
-                "simulate": {"n_per_class": 10, "seed": 1},
-                "size": [32, 48],
-                "classify": {"held_out": {"split": "test"}},
-            }
-        },
+        "images": {"sim": load_config("images_sim")["images"]["sim"] | {"classify": {"held_out": {"split": "test"}}}},
         "evaluation": {"classifier": {"width": 4, "epochs": 2, "batch_size": 16}},
         "gan": {
             "tiny": {

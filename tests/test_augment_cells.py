@@ -25,7 +25,7 @@ from dlbio.augment.cells import (
 from dlbio.data.cells import knn_graph, stratified_split
 from dlbio.errors import InputError
 from dlbio.train.cell_gan import fit_cell_gan, sample_cells
-from test_workflow import snakemake
+from helpers import snakemake
 
 CPU = torch.device("cpu")
 GAN = {"iterations": 3, "batch_size": 8, "hidden": 8, "layers": 1, "nz": 4, "lr": None, "n_critic": None,
@@ -185,6 +185,7 @@ def run(tmp_path_factory, counts_h5ad):
     return workdir
 
 
+@pytest.mark.workflow
 def test_runs_table_has_every_fraction_seed_arm_and_model(run):
     out = run / "results/augment/cells/rare"
     runs = pd.read_csv(out / "runs.tsv", sep="\t")
@@ -214,6 +215,7 @@ def test_runs_table_has_every_fraction_seed_arm_and_model(run):
     assert "fraction 0.2, gcn: GAN augmentation" in log
 
 
+@pytest.mark.workflow
 def test_unknown_rare_type_stops_the_run_with_the_types_listed(run, counts_h5ad):
     config = augment_config(counts_h5ad, bad=EXPERIMENT | {"rare_type": "NK", "fractions": [0.5], "seeds": [0]})
     result = snakemake(run, config, "results/augment/cells/bad/summary.json")
@@ -224,6 +226,7 @@ def test_unknown_rare_type_stops_the_run_with_the_types_listed(run, counts_h5ad)
     assert not (run / "results/augment/cells/bad/runs/fraction0.5_seed0.tsv").exists()
 
 
+@pytest.mark.workflow
 def test_experiment_on_an_unknown_dataset_fails_before_any_job(tmp_path, counts_h5ad):
     result = snakemake(tmp_path, augment_config(counts_h5ad, bad=EXPERIMENT | {"dataset": "pbmc"}))
     assert result.returncode != 0

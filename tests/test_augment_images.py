@@ -10,7 +10,6 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO
 from dlbio.augment.images import (
     arm_metrics,
     class_aware_generator,
@@ -27,7 +26,7 @@ from dlbio.data.tiles import load_tile_store
 from dlbio.errors import InputError
 from dlbio.evaluate.effect import verdict
 from dlbio.models.dcgan import build_gan
-from test_workflow import snakemake
+from helpers import REPO, load_config, snakemake
 
 CLASSES = np.array(["a", "b", "c"])
 KEY = "augment_images.x.fractions"
@@ -173,6 +172,7 @@ def test_the_log_says_plainly_when_synthetic_data_did_not_help(caplog):
     assert "Synthetic data did not help" in caplog.text
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize(
     "run, message",
     [
@@ -190,35 +190,13 @@ def test_config_check_names_the_key(run, message):
 
 # ---------------------------------------------------------------- real workflow runs
 
-FRACTIONS, SEEDS = [0.5, 1.0], [0, 1]
-
 
 def tiny_config():
-    return {
-        "images": {"sim": {"simulate": {"n_per_class": 10, "seed": 1}, "size": [32, 48]}},
-        "gan": {
-            "star": {
-                "dataset": "sim",
-                "arch": "dcgan-starshaped",
-                "algorithm": "gan",
-                "iterations": 2,
-                "batch_size": 4,
-                "width": 4,
-                "nz": 8,
-                "checkpoint_every": 2,
-                "n_samples": 2,
-            },
-        },
-        "augment_images": {
-            "tiny": {
-                "gan_run": "star",
-                "fractions": FRACTIONS,
-                "seeds": SEEDS,
-                "synthetic_ratio": 0.5,
-                "classifier": {"width": 4, "epochs": 2, "batch_size": 8},
-            },
-        },
-    }
+    """tests/configs/images_sim.yaml and augment_images_tiny.yaml: a two-iteration GAN, two fractions × two seeds."""
+    return load_config("images_sim", "augment_images_tiny")
+
+
+FRACTIONS, SEEDS = (tiny_config()["augment_images"]["tiny"][key] for key in ("fractions", "seeds"))
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +207,7 @@ def run(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.workflow
 def test_runs_table_has_every_fraction_seed_and_arm(run):
     out = run / "results/augment/images/tiny"
     runs = pd.read_csv(out / "runs.tsv", sep="\t")
@@ -245,6 +224,7 @@ def test_runs_table_has_every_fraction_seed_and_arm(run):
     assert ((metrics >= 0) & (metrics <= 1)).all()
 
 
+@pytest.mark.workflow
 def test_summary_has_paired_differences_for_every_fraction(run):
     out = run / "results/augment/images/tiny"
     runs = pd.read_csv(out / "runs.tsv", sep="\t")
@@ -263,6 +243,7 @@ def test_summary_has_paired_differences_for_every_fraction(run):
     assert "fraction 0.5, macro_f1: real" in log
 
 
+@pytest.mark.workflow
 def test_a_fraction_that_empties_a_class_fails_before_training(run):
     config = tiny_config()
     gan_run, cfg = config["gan"]["star"] | {"classes": None}, config["augment_images"]["tiny"]
@@ -273,6 +254,7 @@ def test_a_fraction_that_empties_a_class_fails_before_training(run):
     assert "config key 'augment_images.tiny.fractions': fraction 0.01 keeps 0 of the 8 training tiles" in str(err.value)
 
 
+@pytest.mark.workflow
 def test_a_pooled_gan_run_is_a_config_error(tmp_path):
     config = tiny_config()
     config["gan"]["star"]["arch"] = "dcgan"

@@ -144,6 +144,7 @@ def test_bad_input_fails_before_training(real):
         c2st_per_class(real, labels, real, labels[:10], ["a", "b"], PARAMS, "cpu", SEEDS)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_runs_on_cuda(real):
     value = c2st_wasserstein(real, noise(64, 2), PARAMS, "cuda", 0)

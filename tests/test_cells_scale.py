@@ -16,7 +16,7 @@ from dlbio.data.simulate_cells import simulate_atlas
 from dlbio.errors import InputError
 from dlbio.resources import matrix_megabytes
 from dlbio.train.cell_embedding import prepare_cell_dataset, preprocess, project_query
-from test_workflow import snakemake
+from helpers import snakemake
 
 GRAPH = {"k": 10, "metric": "euclidean", "symmetrize": "union", "method": "exact"}
 
@@ -73,6 +73,7 @@ def test_clipping_matches_scanpy_scale_max_for_stored_values(atlas, preprocess_p
     assert np.allclose(centred[stored], classic.X[stored], atol=1e-4) and classic.X[stored].max() == 2
 
 
+@pytest.mark.slow
 def test_approximate_neighbours_reach_high_recall_and_report_it():
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(8, 10))[rng.integers(8, size=3000)] * 3 + rng.normal(size=(3000, 10))).astype(np.float32)
@@ -182,6 +183,7 @@ def test_matrix_megabytes_reads_the_header(atlas, atlas_path, tmp_path):
     assert matrix_megabytes(tmp_path / "broken.h5ad") == 16e-6
 
 
+@pytest.mark.workflow
 def test_workflow_compares_a_held_out_donor_and_the_autoencoder_side_by_side(atlas_path, tmp_path):
     entry = {
         "h5ad": str(atlas_path),

@@ -14,7 +14,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from conftest import REPO
+from helpers import REPO
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 DISTRIBUTIONS = metadata.packages_distributions()

@@ -10,7 +10,9 @@ from PIL import Image
 
 from dlbio.evaluate.c2st import INCONCLUSIVE
 from dlbio.evaluate.gan_evaluation import HELD_OUT as HELD_OUT_KEYS
-from test_workflow import snakemake
+from helpers import snakemake
+
+pytestmark = pytest.mark.workflow
 
 CLASSES = ["Alp14", "Arp3", "Cki2", "Mkh1", "Sid2", "Tea1"]
 SMALL = {"iterations": 4, "batch_size": 4, "width": 4, "nz": 8, "checkpoint_every": 1, "n_samples": 2,

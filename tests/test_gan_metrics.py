@@ -16,8 +16,8 @@ from dlbio.evaluate.mode_coverage import class_agreement, mode_coverage, total_v
 from dlbio.models.dcgan import build_gan
 from dlbio.train.gan import GANTrainer, snapshot_files, snapshot_iterations
 from dlbio.train.tile_classifier import fit_tile_classifier, predict_tiles
-from test_gan_training import tiny_data, tiny_run
-from test_tile_classifier import PARAMS, toy_tiles
+from helpers import TILE_CLASSIFIER as PARAMS
+from helpers import tiny_data, tiny_run, toy_tiles
 
 CPU = torch.device("cpu")
 KID = {"nearest_k": 5, "kid_subsets": 100, "kid_subset_size": 50, "seed": 0}  # the evaluation.* keys
@@ -148,6 +148,7 @@ def test_too_small_a_test_set_is_named_before_any_scoring(toy, tmp_path):
     assert tiles.shape == (30, 2, 16, 32) and conditional and list(np.bincount(outputs)) == [10, 10, 10]
 
 
+@pytest.mark.slow
 def test_pooled_generator_is_scored_with_its_snapshots(toy, tmp_path):
     classifier = toy[0]
     run = {"name": "pooled", "dataset": "toy", "arch": "dcgan", "classes": None, "width": 4, "nz": 8,

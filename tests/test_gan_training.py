@@ -8,42 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import schema_defaults
 from dlbio.data.tiles import training_tiles
 from dlbio.errors import InputError
 from dlbio.models.registry import GAN_ARCHS as ARCHS
 from dlbio.train.adversarial import ALGORITHMS, NonFiniteLoss, algorithm_settings, critic_steps, gradient_penalty
 from dlbio.train.gan import GANTrainer, sample_tiles
+from helpers import tiny_data, tiny_run
 
 CPU = torch.device("cpu")
-
-
-def tiny_data(seed=0, n=24, size=(16, 32)):
-    """Two classes of uint8 tiles: a bright bar at the top or at the bottom."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 40, (n, 2, *size), dtype=np.uint8)
-    labels = np.arange(n) % 2
-    for i, label in enumerate(labels):
-        images[i, :, 2:6] += 150 if label == 0 else 0
-        images[i, :, -6:-2] += 150 if label == 1 else 0
-    return images, labels
-
-
-def tiny_run(**changes):
-    return schema_defaults("gan", dataset="tiny") | {
-        "name": "tiny",
-        "arch": "dcgan",
-        "algorithm": "gan",
-        "iterations": 2,
-        "batch_size": 4,
-        "width": 4,
-        "nz": 8,
-        "seed": 0,
-        "checkpoint_every": 1,
-        "grid_rows": 2,
-        "critic_warmup": 2,
-        "max_snapshots": 0,
-    } | changes
 
 
 def test_bioGAN_defaults_and_overrides():
@@ -104,7 +76,7 @@ def test_each_side_trains_against_a_frozen_opponent(tmp_path):
 RUNNER = """
 import sys, numpy as np, torch
 sys.path.insert(0, {tests!r})
-from test_gan_training import tiny_data, tiny_run
+from helpers import tiny_data, tiny_run
 from dlbio.train.gan import GANTrainer
 torch.set_num_threads(1)
 images, labels = tiny_data()
@@ -125,6 +97,7 @@ def train_in_subprocess(checkpoint_dir, kill_when_checkpointed=False):
     assert proc.wait() == (-9 if kill_when_checkpointed else 0)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     train_in_subprocess(straight)

@@ -12,22 +12,15 @@ import torch
 import yaml
 from PIL import Image
 
-from conftest import REPO
 from dlbio.data.tiles import load_tile_store
-from test_workflow import snakemake, snakemake_command
+from helpers import REPO, load_config, snakemake, snakemake_command
 
-SMALL = {"iterations": 4, "batch_size": 4, "width": 4, "nz": 8, "checkpoint_every": 2, "n_samples": 3}
+pytestmark = pytest.mark.workflow
 
 
 def gan_config():
-    return {
-        "images": {"sim": {"simulate": {"n_per_class": 10, "seed": 1}, "size": [32, 48]}},
-        "gan": {
-            "plain": {"dataset": "sim", "arch": "dcgan", "algorithm": "gan", **SMALL},
-            "clipped": {"dataset": "sim", "arch": "dcgan-separable", "algorithm": "wgan", "critic_warmup": 2, **SMALL},
-            "star": {"dataset": "sim", "arch": "dcgan-starshaped", "algorithm": "wgan-gp", **SMALL},
-        },
-    }
+    """One small run of each algorithm on simulated tiles (tests/configs/images_sim.yaml, gan_three_algorithms.yaml)."""
+    return load_config("images_sim", "gan_three_algorithms")
 
 
 @pytest.fixture(scope="module")

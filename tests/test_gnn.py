@@ -4,7 +4,7 @@ determinism, memory-bounded inference."""
 import numpy as np
 import pytest
 import torch
-from conftest import schema_defaults
+from helpers import schema_defaults
 from torch_geometric.data import Data
 
 from dlbio.data.cells import knn_graph, stratified_split
@@ -70,6 +70,7 @@ def test_training_separates_clusters_and_stops_early(blobs, arch):
     assert history["val_loss"].idxmin() + 1 + PARAMS["patience"] == len(history)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_training(blobs):
     runs = [fit_node_classifier("gat", blobs, PARAMS, torch.device("cpu"), seed=3)[1] for _ in range(2)]
     assert runs[0].equals(runs[1])
@@ -98,6 +99,7 @@ def test_full_batch_is_the_default_and_unchanged_by_fanout(blobs):
     assert runs[0].equals(runs[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", CELL_GNNS)
 def test_minibatch_training_separates_clusters(blobs, arch):
     model, history = fit_node_classifier(arch, blobs, MINIBATCH, CPU, seed=0)

@@ -4,12 +4,14 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
-from conftest import REPO
 from dlbio.models.registry import CELL_GNNS, GAN_ARCHS, MOLECULE_MODELS
 from dlbio.train.adversarial import ALGORITHMS
+from helpers import REPO
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run_passes_every_check(tmp_path):
     result = subprocess.run(
         [sys.executable, REPO / "benchmarks" / "gpu_check.py", "--device", "cpu", "--tiny", "--out", tmp_path],

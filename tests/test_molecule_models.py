@@ -147,6 +147,7 @@ def test_scaler_round_trips_and_ignores_missing():
     assert torch.allclose(scaler.unscale(scaler.scale(y[1:])), y[1:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "arch, settings",
     [(arch, {}) for arch in MOLECULE_MODELS] + [("dmpnn", {"schedule": "noam", "aggregation": "norm", "lr": 1e-2})],

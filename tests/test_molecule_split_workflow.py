@@ -4,7 +4,9 @@ import pandas as pd
 import pytest
 
 from dlbio.data.molecules.reading import read_molecule_table
-from test_workflow import snakemake
+from helpers import snakemake
+
+pytestmark = pytest.mark.workflow
 
 FOLDS = ["train", "train", "val", "test", "train"] * 6  # 30 molecules: 18 train, 6 val, 6 test
 

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from dlbio.data.molecules.reading import read_molecule_table
-from test_workflow import snakemake
+from helpers import snakemake
+
+pytestmark = pytest.mark.workflow
 
 GNN = {"hidden": 32, "layers": 2, "max_epochs": 40, "patience": 10}
 INVALID = ["C1CC", "not a molecule", "c1ccccc1(C)(C)(C)"]

@@ -13,7 +13,7 @@ from dlbio.errors import InputError
 from dlbio.models.conv1d_gan import MotifCritic, MotifGenerator
 from dlbio.models.registry import MOTIF_ARCHS
 from dlbio.train.motif_gan import count_row, sample_sequences, straight_through, summary, train_motif_gan
-from test_workflow import snakemake
+from helpers import snakemake
 
 A, B = "0011001100110011", "0101010101010101"
 TWO_MODES = [{"motif": A, "fraction": 0.4}, {"motif": B, "fraction": 0.6}]
@@ -202,6 +202,7 @@ def test_count_rows_and_summary_in_the_seeds_wording():
     )
 
 
+@pytest.mark.workflow
 def test_workflow_writes_the_counts_table_json_and_figure(tmp_path):
     experiment = tiny_experiment()
     del experiment["algorithms"]  # the schema's default: gan and wgan-gp

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 RESULT_NAME = re.compile(r"results/(cells|molecules|images|gan|augment/images|augment/cells|motifs)/([^/\s,]+)/")
 GNN = {"hidden": 16, "max_epochs": 30, "patience": 10}
@@ -154,6 +154,7 @@ CELL_TABLES = {"cells_compare": 1, "cells_overview": 1, **TABLES}
 GAN_TABLES = {"gan_evaluate": 1, "gan_evaluation_table": 1, **TABLES}
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize(
     "path, value, reruns",
     [
@@ -180,6 +181,7 @@ def test_a_changed_key_reruns_exactly_its_jobs(finished, counts_h5ad, path, valu
     assert planned_rules(finished, changed(rerun_config(counts_h5ad), path, value)) == reruns
 
 
+@pytest.mark.workflow
 def test_report_of_one_config_after_another_refuses_until_it_is_rerun(tmp_path, counts_h5ad):
     workdir = tmp_path / "project"
     first = {"cells": {"first": cells_entry(counts_h5ad, models=["sage"])}}
@@ -200,6 +202,7 @@ def test_report_of_one_config_after_another_refuses_until_it_is_rerun(tmp_path, 
     assert "results/cells/first/comparison.tsv" in html and "results/cells/second" not in html
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize(
     "change, message",
     [

@@ -1,5 +1,6 @@
 """The shipped profiles resolve to the intended resources (a dry run: no cluster needed)."""
 
+import json
 import os
 import re
 import subprocess
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 TRAINING = {"gan_train", "cells_train_gnn", "molecules_train_gnn"}
 
@@ -58,8 +59,52 @@ def test_jobs_go_where_the_resources_of_their_rules_say_not_by_rule_name(slurm):
     assert [rule for rule in slurm if rule != "all" and re.search(rf"\b{rule}\b", profile)] == []
 
 
-def test_every_job_declares_threads_memory_and_runtime(slurm):
-    for rule, resources in slurm.items():
+# Records, as Snakemake parses rules/*.smk, what each rule itself says: whether it has `threads:` and the names under
+# its `resources:` (a profile's default-resources would fill in what a rule omits, so a dry run cannot tell).
+# Wraps Workflow.rule, which receives each rule's parsed directives (checked on Snakemake 9.27).
+DECLARED = """
+import json, sys
+from snakemake.cli import main
+from snakemake.workflow import Workflow
+
+declared, register = {}, Workflow.rule
+
+
+def recording(self, name=None, *args, **kwargs):
+    add = register(self, name, *args, **kwargs)
+
+    def record(ruleinfo):
+        resources = ruleinfo.resources[1] if ruleinfo.resources else {}
+        declared[name] = {"threads": ruleinfo.threads is not None, "resources": sorted(resources)}
+        return add(ruleinfo)
+
+    return record
+
+
+Workflow.rule = recording
+try:
+    main(sys.argv[1:])
+finally:
+    print("DECLARED", json.dumps(declared))
+"""
+
+
+def declared_by_rules(tmp_path):
+    """{rule: {"threads": declared?, "resources": [names]}} of every rule in the workflow, parsed with no profile."""
+    cmd = ["-s", REPO / "Snakefile", "-d", tmp_path, "--configfile", REPO / "config/config.yaml", "--list-rules"]
+    cmd = [sys.executable, "-c", DECLARED, *map(str, cmd)]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.split("DECLARED ")[-1])
+
+
+def test_every_job_declares_threads_memory_and_runtime(slurm, tmp_path):
+    declared = declared_by_rules(tmp_path)
+    assert set(slurm) <= set(declared) and len(declared) >= 20
+    for rule, what in declared.items():
+        if rule != "all":  # the target rule runs no job
+            assert what["threads"] and {"mem_mb", "runtime"} <= set(what["resources"]), (rule, what)
+    for rule, resources in slurm.items():  # and the profile passes them on to SLURM
         assert int(resources["mem_mb"]) > 0 and int(resources["runtime"]) > 0, rule
         assert int(resources["cpus_per_task"]) >= 1, rule
 

@@ -7,9 +7,9 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO
 from dlbio.errors import InputError
 from dlbio.models.registry import CELL_BASELINE, CELL_GNNS, GAN_ARCHS, MOLECULE_BASELINE, MOLECULE_MODELS, MOTIF_ARCHS
+from helpers import REPO
 
 FAMILIES = [CELL_GNNS, MOLECULE_MODELS, GAN_ARCHS, MOTIF_ARCHS]
 SCHEMA = yaml.safe_load((REPO / "config/schema.yaml").read_text())["properties"]

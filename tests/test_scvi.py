@@ -22,7 +22,7 @@ from dlbio.train.scvi_embedding import (
     scvi_from_arrays,
     surgery,
 )
-from test_workflow import snakemake
+from helpers import snakemake
 
 SCVI = {
     "n_latent": 6, "n_hidden": 32, "n_layers": 1, "dropout_rate": 0.1, "gene_likelihood": "nb", "batch_size": 64,
@@ -178,6 +178,7 @@ def scvi_run(tmp_path_factory, atlas):
     return workdir, config
 
 
+@pytest.mark.workflow
 def test_a_new_donor_is_mapped_and_its_unseen_type_flagged(scvi_run, atlas):
     workdir, _ = scvi_run
     out = workdir / "results/cells/atlas/query/donor3"
@@ -194,6 +195,7 @@ def test_a_new_donor_is_mapped_and_its_unseen_type_flagged(scvi_run, atlas):
     assert "new batches: donor3" in (workdir / "logs/cells/atlas/query/donor3.log").read_text()
 
 
+@pytest.mark.workflow
 def test_changing_only_the_query_retrains_nothing(scvi_run):
     workdir, config = scvi_run
     config["cells"]["atlas"]["query"]["unassigned_rate"] = 0.2
@@ -203,6 +205,7 @@ def test_changing_only_the_query_retrains_nothing(scvi_run):
     assert "cells_prepare" not in result.stderr and "cells_train_gnn" not in result.stderr
 
 
+@pytest.mark.workflow
 def test_scanvi_reference_labels_a_query_without_a_batch_column(tmp_path, atlas):
     reference, query = atlas
     reference.write_h5ad(tmp_path / "reference.h5ad")

@@ -13,8 +13,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO
-from test_workflow import snakemake
+from helpers import REPO, load_config, snakemake
 
 CLUSTER = REPO / "tests/slurm/cluster.sh"
 STALL_HOOK = REPO / "tests/slurm/stall"  # sitecustomize.py: the first GAN training stalls after its first checkpoint
@@ -31,7 +30,10 @@ def _missing():
     return None
 
 
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=f"real SLURM test skipped: {_missing()}")
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif(_missing() is not None, reason=f"real SLURM test skipped: {_missing()}"),
+]
 
 
 def tiny_config(counts_h5ad, gan):
@@ -45,7 +47,7 @@ def tiny_config(counts_h5ad, gan):
                 "gnn": {"hidden": 16, "max_epochs": 30, "patience": 10},
             }
         },
-        "images": {"sim": {"simulate": {"n_per_class": 10, "seed": 1}, "size": [32, 48]}},
+        **load_config("images_sim"),
         "gan": {"star": GAN | gan},
     }
 

@@ -13,21 +13,10 @@ from dlbio.train.tile_classifier import (
     save_tile_classifier,
     tile_features,
 )
+from helpers import TILE_CLASSIFIER as PARAMS
+from helpers import toy_tiles
 
-PARAMS = {"width": 8, "epochs": 4, "batch_size": 16, "lr": 0.002, "weight_decay": 0.0}
 CPU = torch.device("cpu")
-
-
-def toy_tiles(n_per_class, seed, size=(16, 32)):
-    """Three classes of noisy 2-channel tiles: bright red, bright green, a bright centred square in both."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 60, (3 * n_per_class, 2, *size)).astype(np.uint8)
-    labels = np.repeat(np.arange(3), n_per_class)
-    h, w = size
-    images[labels == 0, 0] += 150
-    images[labels == 1, 1] += 150
-    images[labels == 2, :, h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] += 150
-    return images, labels
 
 
 @pytest.fixture(scope="module")

@@ -3,60 +3,28 @@
 import base64
 import json
 import re
-import subprocess
-import sys
 
 import anndata
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
-from conftest import REPO
 from dlbio.evaluate.effect import verdict
+from helpers import load_config, snakemake
 
-GNN = {"hidden": 32, "max_epochs": 120, "patience": 20}
 BASE64 = re.compile(r"base64,([A-Za-z0-9+/=]+)")
 
 
 def tiny_config(counts_h5ad, query=None):
-    """Two datasets side by side: scanpy's PBMC cells (normalised; two replicates, a held-out query) and simulated
-    raw counts (two replicates, each with its own split)."""
-    return {
-        "cells": {
-            "pbmc": {
-                "h5ad": "scanpy:pbmc68k_reduced_reference",
-                "label_key": "bulk_labels",
-                "replicates": 2,
-                "preprocess": {"input": "normalized", "n_top_genes": None, "n_pcs": 30},
-                "gnn": GNN,
-                "query": {"h5ad": ["scanpy:pbmc68k_reduced_query"], "label_key": "bulk_labels"} | (query or {}),
-            },
-            "sim": {
-                "h5ad": str(counts_h5ad),
-                "label_key": "cell_type",
-                "replicates": 2,
-                "resplit": True,
-                "preprocess": {"min_genes": 10, "n_top_genes": 200, "n_pcs": 20},
-                "graph": {"k": 10, "symmetrize": "mutual"},
-                "models": ["sage"],
-                "gnn": GNN,
-            },
-        }
-    }
+    """Two datasets side by side (tests/configs/cells_tiny.yaml): scanpy's PBMC cells (normalised; two replicates, a
+    held-out query) and simulated raw counts (two replicates, each with its own split)."""
+    config = load_config("cells_tiny", counts_h5ad=counts_h5ad)
+    config["cells"]["pbmc"]["query"] |= query or {}
+    return config
 
 
-def snakemake_command(workdir):
-    return [sys.executable, "-m", "snakemake", "-s", REPO / "Snakefile", "-d", workdir, "--configfile", "config.yaml"]
-
-
-def snakemake(workdir, config, *args):
-    """Run the real workflow with ``config`` in ``workdir``; returns the completed process."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [*map(str, snakemake_command(workdir)), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+GNN = tiny_config("-")["cells"]["pbmc"]["gnn"]
 
 
 def metrics(workdir, dataset, model, replicate=0):
@@ -71,6 +39,7 @@ def run(tmp_path_factory, counts_h5ad):
     return workdir
 
 
+@pytest.mark.workflow
 def test_every_model_and_the_baseline_beat_the_majority_class_in_every_replicate(run):
     table = pd.read_csv(run / "results/cells/pbmc/comparison.tsv", sep="\t").set_index("model")
     assert sorted(table.index) == ["gat", "gcn", "logreg", "sage"] and (table["n_replicates"] == 2).all()
@@ -89,6 +58,7 @@ def test_every_model_and_the_baseline_beat_the_majority_class_in_every_replicate
     assert metrics(run, "pbmc", "gcn", 0) != metrics(run, "pbmc", "gcn", 1)  # seeds 0 and 1
 
 
+@pytest.mark.workflow
 def test_resplit_draws_a_split_per_replicate_and_counts_run_side_by_side(run):
     table = pd.read_csv(run / "results/cells/sim/comparison.tsv", sep="\t")
     assert sorted(table["model"]) == ["logreg", "sage"]
@@ -99,6 +69,7 @@ def test_resplit_draws_a_split_per_replicate_and_counts_run_side_by_side(run):
     assert baseline.equals(splits[1])  # a replicate's model and baseline share its split
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("model", ["gcn", "sage", "gat"])
 def test_per_model_outputs(run, model):
     out = run / "results/cells/pbmc" / model / "rep0"
@@ -118,6 +89,7 @@ def test_per_model_outputs(run, model):
     assert saved["arch"] == model
 
 
+@pytest.mark.workflow
 def test_held_out_query_is_labelled_as_well_as_the_test_cells(run):
     out = run / "results/cells/pbmc/query/pbmc68k_reduced_query"
     scores = pd.read_csv(out / "metrics.tsv", sep="\t").set_index("model")
@@ -133,6 +105,7 @@ def test_held_out_query_is_labelled_as_well_as_the_test_cells(run):
     assert (scores["known_flagged"] <= 0.25).all() and scores["novel_flagged"].isna().all()  # calibrated for 5%
 
 
+@pytest.mark.workflow
 def test_a_higher_unassigned_rate_leaves_more_cells_unassigned(run, counts_h5ad):
     path = run / "results/cells/pbmc/query/pbmc68k_reduced_query/annotations.tsv"
     before = (pd.read_csv(path, sep="\t")["predicted"] == "unassigned").mean()
@@ -144,6 +117,7 @@ def test_a_higher_unassigned_rate_leaves_more_cells_unassigned(run, counts_h5ad)
     assert snakemake(run, tiny_config(counts_h5ad)).returncode == 0  # back to the fixture's config
 
 
+@pytest.mark.workflow
 def test_same_config_twice_gives_identical_results(run, tmp_path, counts_h5ad):
     config = tiny_config(counts_h5ad)
     del config["cells"]["pbmc"]
@@ -155,6 +129,7 @@ def test_same_config_twice_gives_identical_results(run, tmp_path, counts_h5ad):
         assert (again / "results/cells/sim" / name).read_text() == (run / "results/cells/sim" / name).read_text()
 
 
+@pytest.mark.workflow
 def test_report_holds_every_registered_result(run, counts_h5ad):
     result = snakemake(run, tiny_config(counts_h5ad), "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -173,6 +148,7 @@ def with_entry(config, dataset, **changes):
     return config
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -188,6 +164,7 @@ def test_config_errors_stop_before_any_job(tmp_path, counts_h5ad, change, messag
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.workflow
 def test_absent_label_column_fails_in_preparation_and_leaves_no_output(tmp_path, counts_h5ad):
     config = with_entry(tiny_config(counts_h5ad), "sim", label_key="celltype")
     del config["cells"]["pbmc"]
