@@ -22,7 +22,7 @@ from dlbio.augment.cells import (
     target_count,
     verdicts,
 )
-from dlbio.data.cells import knn_graph, stratified_split
+from dlbio.data.cells import knn_distances, knn_graph, stratified_split
 from dlbio.errors import InputError
 from dlbio.train.cell_gan import fit_cell_gan, sample_cells
 from helpers import snakemake
@@ -91,8 +91,9 @@ def test_target_and_oversampling_counts():
 
 def test_new_nodes_link_to_k_real_cells_symmetrically_and_old_edges_stay():
     data, k = blobs(), 4
+    data.bandwidth = knn_distances(data.x.numpy(), 5, "euclidean")[1]
     x_new = np.vstack([data.x[:3].numpy() + 0.1, data.x[5:6].numpy()])  # the last one duplicates cell 5
-    graph = add_training_nodes(data, x_new, label=2, k=k, metric="euclidean")
+    graph = add_training_nodes(data, x_new, 2, GRAPH | {"k": k})
     n, e = data.num_nodes, data.edge_index.shape[1]
     assert graph.num_nodes == n + 4 and (graph.y[n:] == 2).all()
     assert graph.train_mask[n:].all() and not graph.val_mask[n:].any() and not graph.test_mask[n:].any()

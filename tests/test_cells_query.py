@@ -28,10 +28,11 @@ from dlbio.train.gnn import (
     predict_nodes,
     save_node_classifier,
 )
+from helpers import schema_defaults
 
 CPU = torch.device("cpu")
 GNN = {"hidden": 32, "layers": 2, "dropout": 0.3, "heads": 4}  # NodeClassifier's settings
-TRAIN = GNN | {"lr": 0.01, "weight_decay": 5e-4, "max_epochs": 80, "patience": 15}
+TRAIN = schema_defaults("cells", h5ad="-", label_key="-", gnn=GNN | {"max_epochs": 80, "patience": 15})["gnn"]
 TRAINED = ("gcn", "sage")
 
 

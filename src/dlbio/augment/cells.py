@@ -20,10 +20,9 @@ import logging
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.neighbors import NearestNeighbors
 from torch_geometric.data import Data
 
-from dlbio.data.cells import SPLITS, knn_graph
+from dlbio.data.cells import SPLITS, knn_distances, link_new_cells, symmetric_edges
 from dlbio.errors import InputError
 from dlbio.evaluate.classification import per_class_metrics
 from dlbio.evaluate.effect import clearly_positive, verdict
@@ -88,38 +87,29 @@ def oversample(candidates, n, seed):
     return np.random.default_rng(seed).choice(candidates, n, replace=True)
 
 
-def subset_graph(data, keep, graph):
-    """The cells of ``keep`` with their features, labels and masks, and a kNN graph rebuilt on them."""
+def subset_graph(data, keep, graph, device="cpu"):
+    """The cells of ``keep`` with their features, labels and masks, and a kNN graph rebuilt on them as the dataset's
+    ``graph`` settings say (k, metric, symmetrize, method) on ``device``; its kernel bandwidth is ``data.bandwidth``."""
     keep = torch.as_tensor(keep)
     x = data.x[keep]
-    edge_index, edge_weight = knn_graph(x.numpy(), graph["k"], graph["metric"], graph["symmetrize"])
+    dist, bandwidth, _ = knn_distances(x.numpy(), graph["k"], graph["metric"], graph["method"], device=device)
+    edge_index, edge_weight = symmetric_edges(dist, bandwidth, graph["symmetrize"])
     masks = {f"{s}_mask": data[f"{s}_mask"][keep] for s in SPLITS}
-    return Data(x=x, y=data.y[keep], edge_index=edge_index, edge_weight=edge_weight, **masks)
+    return Data(x=x, y=data.y[keep], edge_index=edge_index, edge_weight=edge_weight, bandwidth=bandwidth, **masks)
 
 
-def link_new_nodes(x_real, x_new, k, metric):
-    """Edges (both directions) from each new cell, numbered after the real ones, to its ``k`` nearest real cells.
-
-    Weights are :func:`dlbio.data.cells.knn_graph`'s kernel ``exp(-(d / m)²)``, with ``m`` the
-    median kNN distance among the real cells. Returns ``(edge_index, edge_weight)``.
-    """
-    neighbours = NearestNeighbors(n_neighbors=k, metric=metric).fit(x_real)
-    scale = np.median(neighbours.kneighbors()[0]) or 1.0
-    dist, idx = neighbours.kneighbors(x_new)
-    weight = np.maximum(np.exp(-((dist.ravel() / scale) ** 2)), np.finfo(np.float32).tiny)
-    new, real = np.repeat(np.arange(len(x_new)) + len(x_real), k), idx.ravel()
-    edge_index = np.hstack([np.vstack([new, real]), np.vstack([real, new])]).astype(np.int64)
-    return torch.from_numpy(edge_index), torch.from_numpy(np.concatenate([weight, weight]).astype(np.float32))
-
-
-def add_training_nodes(data, x_new, label, k, metric):
-    """``data`` with ``x_new`` appended as training nodes of class ``label``; the old edges stay as they were."""
+def add_training_nodes(data, x_new, label, graph, device="cpu"):
+    """``data`` (from :func:`subset_graph`) with ``x_new`` appended as training nodes of class ``label``, linked both
+    ways to their nearest cells (:func:`dlbio.data.cells.link_new_cells`); the old edges stay as they were."""
     n = len(x_new)
     if n == 0:
         return data
-    edge_index, edge_weight = link_new_nodes(data.x.numpy(), x_new, k, metric)
+    edge_index, edge_weight = link_new_cells(
+        data.x.numpy(), x_new, graph, data.bandwidth, both_ways=True, device=device
+    )
     masks = {f"{s}_mask": torch.cat([data[f"{s}_mask"], torch.full((n,), s == "train")]) for s in SPLITS}
     return Data(
+        bandwidth=data.bandwidth,
         x=torch.cat([data.x, torch.as_tensor(x_new, dtype=data.x.dtype)]),
         y=torch.cat([data.y, torch.full((n,), label, dtype=data.y.dtype)]),
         edge_index=torch.cat([data.edge_index, edge_index], 1),
@@ -163,7 +153,7 @@ def run_augmentation(data, classes, name, experiment, graph, fraction, seed, dev
     n_original = int(((y == rare) & train).sum())
     check_fractions(n_original, [fraction], experiment["rare_type"], f"{key}.fractions")
     keep = downsample(y, train, rare, fraction, seed)
-    real = subset_graph(data, keep, graph)
+    real = subset_graph(data, keep, graph, device)
     kept_rare = np.flatnonzero((real.y.numpy() == rare) & real.train_mask.numpy())
     n_add = max(target_count(n_original, len(kept_rare), experiment["target"]) - len(kept_rare), 0)
     log.info("%s: fraction %s, seed %d: %d of %d training cells of '%s' kept, %d added per arm",
@@ -177,7 +167,7 @@ def run_augmentation(data, classes, name, experiment, graph, fraction, seed, dev
         added["gan"], losses = added["none"], pd.DataFrame(columns=["iteration", "critic_loss", "generator_loss"])
     rows = []
     for arm in ARMS:
-        augmented = add_training_nodes(real, added[arm], rare, graph["k"], graph["metric"])
+        augmented = add_training_nodes(real, added[arm], rare, graph, device)
         y_test = augmented.y.numpy()[augmented.test_mask.numpy()]
         for model in experiment["models"]:
             predicted = fit_and_predict(model, augmented, experiment, device, seed)

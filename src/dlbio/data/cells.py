@@ -270,6 +270,50 @@ def approximate_neighbours(x, k, metric, threads=1, seed=0):
     return _without_self(indices[:, : k + 1], distances[:, : k + 1], np.arange(len(x)))
 
 
+def brute_force_query(x, queries, k, metric, device):
+    """Indices and distances of the ``k`` nearest rows of ``x`` to each row of ``queries`` by brute force in torch
+    on ``device`` (the exact search on CUDA)."""
+    space, p, to_metric = _search_space(x, metric, device)
+    targets = _search_space(queries, metric, device)[0]
+    indices, distances = [], []
+    for block in targets.split(max(1, SEARCH_BLOCK // len(space))):
+        nearest, found = torch.cdist(block, space, p=p).topk(k, dim=1, largest=False)
+        indices.append(found.cpu())
+        distances.append(to_metric(nearest).cpu())
+    return torch.cat(indices).numpy(), torch.cat(distances).double().numpy()
+
+
+def query_neighbours(x, queries, k, metric, method="exact", threads=1, device="cpu", seed=0):
+    """Indices and distances of the ``k`` nearest rows of ``x`` to each row of ``queries``, searched as the graph of
+    ``x`` was built: ``exact`` (scikit-learn on CPU, brute force in torch on CUDA) or ``approximate`` (pynndescent)."""
+    if method == "approximate":
+        from pynndescent import NNDescent  # here, not at the top: it compiles its distances on import
+
+        index = NNDescent(x, n_neighbors=round(SEARCH_BREADTH * k), metric=metric, max_candidates=60,
+                          random_state=seed, n_jobs=threads, low_memory=True)  # fmt: skip
+        indices, distances = index.query(np.asarray(queries, dtype=np.float32), k=k)
+        return indices, distances.astype(np.float64)
+    if torch.device(device).type != "cpu":
+        return brute_force_query(x, queries, k, metric, device)
+    index = NearestNeighbors(n_neighbors=k, metric=metric, n_jobs=threads).fit(x)
+    distances, indices = index.kneighbors(queries)
+    return indices, distances
+
+
+def link_new_cells(x, x_new, graph, bandwidth, both_ways=False, threads=1, device="cpu"):
+    """Edges from each new cell's ``graph.k`` nearest cells of ``x`` to it (new cells numbered after those of ``x``),
+    found as ``graph`` (k, metric, method) built the graph of ``x`` and weighted by :func:`edge_kernel` with that
+    graph's ``bandwidth``: a new cell receives messages and sends none, unless ``both_ways`` (new training cells).
+    Returns ``(edge_index, edge_weight)`` tensors."""
+    k = graph["k"]
+    idx, dist = query_neighbours(x, x_new, k, graph["metric"], graph["method"], threads, device)
+    new, old = np.repeat(np.arange(len(x_new)) + len(x), k), idx.ravel()
+    edges, weight = np.vstack([old, new]), edge_kernel(dist.ravel(), bandwidth).astype(np.float32)
+    if both_ways:
+        edges, weight = np.hstack([edges, edges[::-1]]), np.concatenate([weight, weight])
+    return torch.from_numpy(edges.astype(np.int64)), torch.from_numpy(weight)
+
+
 def knn_recall(x, indices, k, metric, threads=1, seed=0, device="cpu"):
     """Fraction of the exact ``k`` nearest neighbours found in ``indices``, over ``RECALL_SAMPLE`` seeded rows."""
     rows = np.sort(np.random.default_rng(seed).choice(len(x), min(RECALL_SAMPLE, len(x)), replace=False))
