@@ -20,6 +20,7 @@ from dlbio.train.tile_classifier import (
     read_tile_classifier,
     save_tile_classifier,
 )
+from helpers import tiny_run
 
 CPU = torch.device("cpu")
 SIZE = (16, 32)
@@ -142,19 +143,7 @@ def generator_file(tmp_path_factory):
     """A star-shaped generator (one output per class) trained for two iterations."""
     folder = tmp_path_factory.mktemp("gan")
     images, labels = toy_tiles(8, seed=2)
-    run = {
-        "name": "tiny",
-        "arch": "dcgan-starshaped",
-        "algorithm": "gan",
-        "iterations": 2,
-        "batch_size": 4,
-        "width": 4,
-        "nz": 8,
-        "seed": 0,
-        "checkpoint_every": 2,
-        "grid_rows": 2,
-        "max_snapshots": 0,
-    }
+    run = tiny_run(arch="dcgan-starshaped", checkpoint_every=2, max_snapshots=0)
     trainer = GANTrainer(run, images, labels, 2, CPU, folder / "checkpoint")
     trainer.train()
     torch.save(trainer.generator.state_dict(), folder / "generator.pt")
