@@ -1,16 +1,14 @@
 from dlbio.config_checks import CELLS_BUILTIN_PREFIX, cells_queries, local_files
-from dlbio.models.registry import CELL_BASELINE, CELL_GNNS
+from dlbio.models.registry import CELL_BASELINE, CELL_GNNS, cell_gnn_settings
 
 # Input functions and params of the rules below.
 cells_input = lambda wildcards: local_files(
     config["cells"][wildcards.dataset]["h5ad"], CELLS_BUILTIN_PREFIX
 )
-# The dataset's gnn settings for one model; `heads` only for GAT, the one model that reads it.
-cells_gnn_settings = lambda wildcards: {
-    key: value
-    for key, value in config["cells"][wildcards.dataset]["gnn"].items()
-    if key != "heads" or wildcards.model == "gat"
-}
+# The dataset's gnn settings for one model, without the other models' own settings (GAT's heads).
+cells_gnn_settings = lambda wildcards: cell_gnn_settings(
+    wildcards.model, config["cells"][wildcards.dataset]["gnn"]
+)
 cells_query_input = lambda wildcards: local_files(
     cells_queries(config, wildcards.dataset)[wildcards.query], CELLS_BUILTIN_PREFIX
 )

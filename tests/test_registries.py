@@ -8,7 +8,16 @@ import pytest
 import yaml
 
 from dlbio.errors import InputError
-from dlbio.models.registry import CELL_BASELINE, CELL_GNNS, GAN_ARCHS, MOLECULE_BASELINE, MOLECULE_MODELS, MOTIF_ARCHS
+from dlbio.models.registry import (
+    CELL_BASELINE,
+    CELL_GNN_OWN_SETTINGS,
+    CELL_GNNS,
+    GAN_ARCHS,
+    MOLECULE_BASELINE,
+    MOLECULE_MODELS,
+    MOTIF_ARCHS,
+    cell_gnn_settings,
+)
 from helpers import REPO
 
 FAMILIES = [CELL_GNNS, MOLECULE_MODELS, GAN_ARCHS, MOTIF_ARCHS]
@@ -58,3 +67,10 @@ def test_what_the_rules_import_when_parsed_does_not_import_torch():
     modules = ["dlbio.config_checks", "dlbio.models.registry", "dlbio.resources", "dlbio.workflow_internals"]
     code = f"import sys\nfor m in {modules}: __import__(m)\nprint('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_a_cell_gnns_own_settings_reach_only_that_model():
+    gnn = {"hidden": 64, "heads": 4, "lr": 0.01}
+    assert cell_gnn_settings("gat", gnn) == gnn
+    assert cell_gnn_settings("gcn", gnn) == {"hidden": 64, "lr": 0.01}
+    assert set(CELL_GNN_OWN_SETTINGS) <= set(CELL_GNNS)

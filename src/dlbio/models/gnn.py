@@ -7,7 +7,7 @@ from torch_geometric.nn.models import GAT, GCN, GraphSAGE
 from torch_geometric.utils import to_torch_csr_tensor
 
 from dlbio.errors import InputError
-from dlbio.models.registry import CELL_GNNS
+from dlbio.models.registry import CELL_GNN_OWN_SETTINGS, CELL_GNNS
 
 # torch flags sparse CSR as beta on every construction; the PyG message passing we use is covered by tests.
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -24,13 +24,13 @@ def sparse_adjacency(edge_index, num_nodes, edge_weight=None):
 
 
 @CELL_GNNS.register("gcn")
-def gcn(in_dim, hidden, layers, dropout, heads):
+def gcn(in_dim, hidden, layers, dropout):
     """Graph convolutions (Kipf & Welling 2017), weighted by the kNN edge weights."""
     return GCN(in_dim, hidden, layers, dropout=dropout)
 
 
 @CELL_GNNS.register("sage")
-def sage(in_dim, hidden, layers, dropout, heads):
+def sage(in_dim, hidden, layers, dropout):
     """GraphSAGE (Hamilton et al. 2017): mean aggregation over unweighted neighbours."""
     return GraphSAGE(in_dim, hidden, layers, dropout=dropout)
 
@@ -48,12 +48,14 @@ def gat(in_dim, hidden, layers, dropout, heads):
 class NodeClassifier(nn.Module):
     """The ``arch`` encoder of ``layers`` message-passing layers, then ReLU, dropout and a linear head.
 
-    ``heads`` (attention heads) is read by GAT only, which requires it; the other encoders ignore it.
+    ``own`` holds the settings one model alone reads (``CELL_GNN_OWN_SETTINGS``, e.g. GAT's ``heads``); the
+    other encoders ignore them.
     """
 
-    def __init__(self, arch, in_dim, n_classes, hidden, layers, dropout, heads=None):
+    def __init__(self, arch, in_dim, n_classes, hidden, layers, dropout, **own):
         super().__init__()
-        self.encoder = CELL_GNNS[arch](in_dim, hidden, layers, dropout, heads)
+        own = {key: own.get(key) for key in CELL_GNN_OWN_SETTINGS.get(arch, ())}
+        self.encoder = CELL_GNNS[arch](in_dim, hidden, layers, dropout, **own)
         self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
 
     @property

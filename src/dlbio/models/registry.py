@@ -39,6 +39,17 @@ class Registry:
 
 
 CELL_GNNS = Registry("cell GNN", "dlbio.models.gnn", "gcn", "sage", "gat")
+# gnn settings that one cell GNN alone reads: the other models' jobs never receive them, so changing one reruns
+# only that model (a new GNN with a hyperparameter of its own: its name here, its builder, its schema key)
+CELL_GNN_OWN_SETTINGS = {"gat": ("heads",)}
+
+
+def cell_gnn_settings(model, gnn):
+    """The dataset's ``gnn`` settings that cell GNN ``model`` reads: all but the other models' own settings."""
+    others = {key for name, keys in CELL_GNN_OWN_SETTINGS.items() if name != model for key in keys}
+    return {key: value for key, value in gnn.items() if key not in others}
+
+
 MOLECULE_MODELS = Registry("molecule model", "dlbio.models.molecule_gnn", "gine", "mpnn", "attentivefp", "dmpnn")
 GAN_ARCHS = Registry("GAN architecture", "dlbio.models.dcgan", "dcgan", "dcgan-separable", "dcgan-starshaped")
 CLASS_AWARE_GAN_ARCHS = ("dcgan-starshaped",)  # one generator output per class; the others pool their classes

@@ -10,12 +10,14 @@ from tqdm import tqdm
 
 from dlbio.errors import InputError
 from dlbio.models.gnn import NodeClassifier
+from dlbio.models.registry import CELL_GNN_OWN_SETTINGS
 from dlbio.train.early_stopping import EarlyStopping
 from dlbio.train.sampling import in_neighbours, minibatches, sample_subgraph
 
 MODEL_KIND = "cell_gnn"
 MODEL_FORMAT = 1  # version of the model file; a file of another version is refused
-SETTINGS = ("hidden", "layers", "dropout", "heads")  # NodeClassifier's settings besides arch and sizes
+OWN = tuple(sorted({key for keys in CELL_GNN_OWN_SETTINGS.values() for key in keys}))
+SETTINGS = ("hidden", "layers", "dropout", *OWN)  # NodeClassifier's settings besides arch and sizes
 CHUNK = 16384  # target nodes per step of layer-wise GAT inference: holds ~CHUNK × in-degree × hidden
 # batch_size 'auto': an attention model whose per-edge tensors (edges × hidden) exceed this trains on
 # mini-batches of AUTO_BATCH_SIZE (GAT on ~50k cells at hidden 64: ~3 GB full-batch); others full-batch.
@@ -27,15 +29,16 @@ VAL_CELLS = 10_000  # mini-batch training: validation cells scored per epoch (a 
 def fit_node_classifier(arch, data, params, device, seed):
     """Train ``arch`` on ``data.train_mask``; keep the weights of the best validation epoch.
 
-    ``params``: hidden, layers, dropout, heads (GAT only), lr, weight_decay, max_epochs, patience;
+    ``params``: hidden, layers, dropout, the model's own settings (GAT: heads), lr, weight_decay, max_epochs, patience;
     batch_size (``None``: full batch; ``auto``: :func:`choose_batch_size`), fanout and steps_per_epoch
     (``None``: a full pass) for mini-batch training (:func:`minibatch`); every key as the config schema's ``gnn``.
     Returns the trained model (on ``device``) and a per-epoch history table.
     """
     torch.manual_seed(seed)
     n_classes = int(data.y.max()) + 1
+    own = {key: params[key] for key in CELL_GNN_OWN_SETTINGS.get(arch, ())}
     model = NodeClassifier(
-        arch, data.num_features, n_classes, params["hidden"], params["layers"], params["dropout"], params.get("heads")
+        arch, data.num_features, n_classes, params["hidden"], params["layers"], params["dropout"], **own
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
     size = choose_batch_size(model, data, params["batch_size"])
@@ -219,7 +222,9 @@ def load_node_classifier(path, arch=None, in_dim=None, n_classes=None):
     for name, want in expected.items():
         if want is not None and saved[name] != want:
             raise InputError(f"'{path}' holds a model with {name} = {saved[name]!r}, expected {want!r}")
-    model = NodeClassifier(saved["arch"], saved["in_dim"], saved["n_classes"], *(saved[name] for name in SETTINGS))
+    model = NodeClassifier(
+        saved["arch"], saved["in_dim"], saved["n_classes"], **{name: saved[name] for name in SETTINGS}
+    )
     try:
         model.load_state_dict(saved["state_dict"])
     except RuntimeError as err:
