@@ -26,7 +26,8 @@ from helpers import snakemake
 
 SCVI = {
     "n_latent": 6, "n_hidden": 32, "n_layers": 1, "dropout_rate": 0.1, "gene_likelihood": "nb", "batch_size": 64,
-    "max_epochs": 4, "scanvi_max_epochs": 2, "early_stopping": False, "patience": 45,
+    "max_epochs": 4, "scanvi_max_epochs": 2, "early_stopping": False, "patience": 45, "encode_covariates": True,
+    "use_layer_norm": "both", "use_batch_norm": "none",
 }  # fmt: skip
 
 
@@ -187,7 +188,7 @@ def test_a_new_donor_is_mapped_and_its_unseen_type_flagged(scvi_run, atlas):
     assert sorted(scores.index) == ["logreg", "sage"] and (scores["unknown_labels"] == n_novel).all()
     assert scores["novel_flagged"].between(0, 1).all() and scores["known_flagged"].between(0, 1).all()
     annotated = anndata.read_h5ad(out / "annotated.h5ad")
-    assert annotated.obsm["X_reference_pca"].shape == (atlas[1].n_obs, SCVI["n_latent"])
+    assert annotated.obsm["X_reference_embedding"].shape == (atlas[1].n_obs, SCVI["n_latent"])
     reference = load_reference(workdir / "results/cells/atlas/reference.npz")
     assert reference["embedding"] == "scvi" and list(reference["scvi_batches"]) == ["donor0", "donor1", "donor2"]
     fit = pd.read_csv(workdir / "results/cells/atlas/embedding_fit.tsv", sep="\t")

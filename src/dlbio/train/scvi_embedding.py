@@ -24,7 +24,8 @@ PREFIX = "scvi_"  # keys of the model's arrays inside the reference .npz
 BATCH, LABEL = "batch", "label"  # .obs columns of the AnnData handed to scvi-tools
 UNLABELLED = "unlabelled"  # scANVI's unlabelled category (validation, test and unlabelled cells)
 ONE_BATCH = "reference"  # batch of every cell when the dataset has no batch_key
-ARCHITECTURE = ("n_hidden", "n_latent", "n_layers", "dropout_rate", "gene_likelihood")
+ARCHITECTURE = ("n_hidden", "n_latent", "n_layers", "dropout_rate", "gene_likelihood", "encode_covariates",
+                "use_layer_norm", "use_batch_norm")  # fmt: skip
 log = logging.getLogger(__name__)
 
 
