@@ -40,9 +40,9 @@ from torch_geometric.data import Data
 
 from dlbio.apply.cells import annotate, load_models
 from dlbio.data.cell_reference import load_reference, save_reference
-from dlbio.train.baseline import fit_logistic, save_logistic
+from dlbio.train.cell_baseline import fit_logistic, save_logistic
 from dlbio.train.cell_embedding import prepare_cell_dataset
-from dlbio.train.gnn import fit_node_classifier, save_node_classifier
+from dlbio.train.cell_gnn import fit_node_classifier, save_node_classifier
 
 TYPES, SEED, CHUNK = 8, 0, 10_000
 PREPROCESS = {"input": "counts", "min_genes": 10, "min_cells": 3, "max_pct_mt": None, "mt_prefix": "MT-",

@@ -56,7 +56,7 @@ from dlbio.evaluate.gan_evaluation import GANEvaluation
 from dlbio.models.registry import CELL_GNNS, GAN_ARCHS, MOLECULE_MODELS
 from dlbio.train.adversarial import ALGORITHMS
 from dlbio.train.gan import GANTrainer
-from dlbio.train.gnn import fit_node_classifier, predict_nodes
+from dlbio.train.cell_gnn import fit_node_classifier, predict_nodes
 from dlbio.train.molecule_gnn import fit_molecule_model, predict_molecules
 from dlbio.train.tile_classifier import fit_tile_store_classifier
 from knn_graph import make_cells

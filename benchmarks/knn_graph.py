@@ -18,7 +18,7 @@ only slowly past the first few: scanpy's pbmc68k_reduced, 0.094 → 0.043 of PC 
    fraction of the exact k nearest neighbours (self excluded) found, on the same 1,000 sampled cells for both
    (scanpy counts the cell itself in ``n_neighbors``, so it is asked for k + 1).
 2. One GCN epoch (forward + backward, 2 layers, hidden 64, weighted kNN graph): ``edge_index`` +
-   ``edge_weight`` versus ``dlbio.models.gnn.sparse_adjacency`` (built once, outside the timing).
+   ``edge_weight`` versus ``dlbio.models.cell_gnn.sparse_adjacency`` (built once, outside the timing).
 """
 
 import argparse
@@ -38,7 +38,7 @@ from torch_geometric.nn.models import GCN
 
 from dlbio.data.cells import brute_force_neighbours, knn_distances, knn_graph, knn_recall
 from dlbio.device import resolve_device
-from dlbio.models.gnn import sparse_adjacency
+from dlbio.models.cell_gnn import sparse_adjacency
 
 DIMS, CLUSTERS, SEED, THREADS = 50, 20, 0, 2
 HIDDEN, REPEATS = 64, 5

@@ -3,7 +3,7 @@
 from dlbio.data.cells import load_cell_graph, replicate_split
 from dlbio.evaluate.classification import evaluate_predictions
 from dlbio.io import log_to
-from dlbio.train.baseline import fit_logistic, save_logistic
+from dlbio.train.cell_baseline import fit_logistic, save_logistic
 
 log_to(snakemake.log[0])
 out, params, name = snakemake.output, snakemake.params, snakemake.wildcards.model

@@ -6,7 +6,7 @@ from dlbio.data.cells import load_cell_graph, replicate_split
 from dlbio.device import resolve_device
 from dlbio.evaluate.classification import evaluate_predictions, plot_embedding
 from dlbio.io import log_to
-from dlbio.train.gnn import fit_node_classifier, predict_nodes, save_node_classifier
+from dlbio.train.cell_gnn import fit_node_classifier, predict_nodes, save_node_classifier
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

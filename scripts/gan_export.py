@@ -5,7 +5,7 @@ import os
 import numpy as np
 import torch
 
-from dlbio.apply.tiles import export_generated
+from dlbio.apply.images import export_generated
 from dlbio.data.tiles import load_tile_store, training_tiles
 from dlbio.device import resolve_device
 from dlbio.io import log_to

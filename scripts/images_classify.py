@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from dlbio.apply.tiles import classify_tiles, list_tiles
+from dlbio.apply.images import classify_images, list_new_images
 from dlbio.device import resolve_device
 from dlbio.io import log_to
 
@@ -14,9 +14,9 @@ if images["split"]:  # the dataset's own images of that split, listed by its pre
     prepared = pd.read_csv(snakemake.input.images, sep="\t", dtype=str, keep_default_na=False)
     paths = prepared.loc[prepared["split"] == images["split"], "path"].tolist()
 else:
-    paths = list_tiles(images["folder"], images["manifest"])
+    paths = list_new_images(images["folder"], images["manifest"])
 device = resolve_device(snakemake.params.device)
-table = classify_tiles(
+table = classify_images(
     paths,
     snakemake.input.classifier,
     snakemake.params.entry,

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dlbio.apply.tiles import list_tiles
+from dlbio.apply.images import list_new_images
 from dlbio.data.molecules.reading import library_path, read_molecule_table
 from dlbio.data.tiles import load_tile_store
 from dlbio.errors import InputError
@@ -132,7 +132,7 @@ def test_gan_tiles_are_exported_in_the_lin_layout_as_the_sampled_tiles(run):
     table = pd.read_csv(out / "export.tsv", sep="\t")
     assert len(table) == 18 and sorted(set(table["label"])) == CLASSES
     assert sorted(p.name for p in (out / "export/Tea1").iterdir()) == ["000000.png", "000001.png", "000002.png"]
-    assert len(list_tiles(manifest=out / "export.tsv")) == 18  # a manifest dlbio reads
+    assert len(list_new_images(manifest=out / "export.tsv")) == 18  # a manifest dlbio reads
     synthetic = load_tile_store(out / "synthetic.npz")
     for i in range(3):
         rgb = np.asarray(Image.open(out / f"export/Arp3/{i:06d}.png"))

@@ -7,7 +7,7 @@ import torch
 from torch_geometric.data import Data
 
 from dlbio.apply.cells import (
-    QUERY_PCS,
+    QUERY_EMBEDDING,
     UNASSIGNED,
     annotate,
     label_cells,
@@ -17,11 +17,11 @@ from dlbio.apply.cells import (
 )
 from dlbio.data.cell_reference import load_reference, save_reference
 from dlbio.errors import InputError
-from dlbio.models.gnn import NodeClassifier
+from dlbio.models.cell_gnn import NodeClassifier
 from dlbio.models.registry import CELL_GNNS
-from dlbio.train.baseline import fit_logistic, load_logistic, save_logistic
+from dlbio.train.cell_baseline import fit_logistic, load_logistic, save_logistic
 from dlbio.train.cell_embedding import prepare_cell_dataset
-from dlbio.train.gnn import (
+from dlbio.train.cell_gnn import (
     MODEL_FORMAT,
     fit_node_classifier,
     load_node_classifier,
@@ -103,7 +103,7 @@ def test_annotated_query_is_written_with_predictions_and_reference_pcs(trained, 
     assert metrics is None and "label" not in table
     query.write_h5ad(tmp_path / "annotated.h5ad")
     back = ad.read_h5ad(tmp_path / "annotated.h5ad")
-    assert back.obsm[QUERY_PCS].shape == (200, 30)
+    assert back.obsm[QUERY_EMBEDDING].shape == (200, 30)
     assert list(back.obs["sage_prediction"].astype(str)) == list(table["predicted"])
     assert np.allclose(back.obs["sage_confidence"], table["confidence"], atol=1e-4)
 

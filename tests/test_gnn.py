@@ -9,10 +9,10 @@ from torch_geometric.data import Data
 
 from dlbio.data.cells import knn_graph, stratified_split
 from dlbio.errors import InputError
-from dlbio.models.gnn import NodeClassifier
+from dlbio.models.cell_gnn import NodeClassifier
 from dlbio.models.registry import CELL_GNNS
-from dlbio.train import gnn
-from dlbio.train.gnn import embed_nodes, fit_node_classifier, inference_graph, predict_nodes
+from dlbio.train import cell_gnn
+from dlbio.train.cell_gnn import embed_nodes, fit_node_classifier, inference_graph, predict_nodes
 from dlbio.train.sampling import in_neighbours, sample_subgraph
 
 PARAMS = schema_defaults("cells", h5ad="-", label_key="-", gnn={"hidden": 16, "dropout": 0.2, "max_epochs": 150, "patience": 20})["gnn"]
@@ -131,7 +131,7 @@ def test_trimmed_subgraph_forward_gives_the_seeds_whole_subgraph_logits(blobs, a
 @pytest.mark.parametrize("arch", CELL_GNNS)
 def test_inference_equals_the_full_graph_forward(blobs, arch, monkeypatch):
     """GAT runs layer-wise over several chunks here; every node, or only some, as the full graph gives them."""
-    monkeypatch.setattr(gnn, "CHUNK", 25)
+    monkeypatch.setattr(cell_gnn, "CHUNK", 25)
     torch.manual_seed(0)
     model = NodeClassifier(arch, 8, 3, **{**ARCH, "layers": 3}).eval()
     full = model.embed(blobs.x, model.adjacency(blobs))
@@ -144,11 +144,11 @@ def test_inference_equals_the_full_graph_forward(blobs, arch, monkeypatch):
 
 
 def test_layerwise_inference_runs_sage_too(blobs, monkeypatch):
-    monkeypatch.setattr(gnn, "CHUNK", 25)
+    monkeypatch.setattr(cell_gnn, "CHUNK", 25)
     torch.manual_seed(0)
     model = NodeClassifier("sage", 8, 3, **ARCH).eval()
     graph = in_neighbours(blobs.edge_index, blobs.num_nodes)
-    layerwise = gnn.embed_layerwise(model.encoder, blobs.x, graph, CPU)
+    layerwise = cell_gnn.embed_layerwise(model.encoder, blobs.x, graph, CPU)
     assert torch.allclose(layerwise, model.embed(blobs.x, model.adjacency(blobs)), atol=1e-5)
 
 
@@ -156,7 +156,7 @@ def test_minibatch_gat_holds_a_bounded_number_of_edges(monkeypatch):
     """A mini-batch GAT epoch with exact validation on a 50k-node kNN-like graph: no conv sees more than
     a batch's sampled edges (training) or a chunk's in-edges (validation), far from the graph's 750k."""
     n, k, batch_size, fanout = 50_000, 10, 256, 5
-    monkeypatch.setattr(gnn, "CHUNK", 2048)
+    monkeypatch.setattr(cell_gnn, "CHUNK", 2048)
     gen = torch.Generator().manual_seed(0)
     y = torch.randint(0, 3, (n,), generator=gen)
     x = torch.randn(n, 8, generator=gen) + 2 * torch.eye(3, 8)[y]
@@ -173,22 +173,22 @@ def test_minibatch_gat_holds_a_bounded_number_of_edges(monkeypatch):
     for conv in model.encoder.convs:
         conv.register_forward_pre_hook(lambda _, args: seen.append(args[1].shape[1]))
     max_in_degree = int(torch.bincount(edge_index[1]).max())
-    train_epoch, validate = gnn.minibatch(model, data, CPU, batch_size, fanout, None, seed=0)
+    train_epoch, validate = cell_gnn.minibatch(model, data, CPU, batch_size, fanout, None, seed=0)
     train_epoch(torch.optim.Adam(model.parameters()))
     assert max(seen) <= batch_size * (fanout + fanout**2)
     seen.clear()
     with torch.no_grad():
         validate()
-    assert max(seen) <= gnn.CHUNK * max_in_degree < edge_index.shape[1] / 10
+    assert max(seen) <= cell_gnn.CHUNK * max_in_degree < edge_index.shape[1] / 10
 
 
 def test_auto_batch_size_trains_attention_on_big_graphs_in_mini_batches(monkeypatch):
     data = Data(x=torch.zeros(4, 8), edge_index=torch.zeros(2, 1000, dtype=torch.long))
     gat, gcn = NodeClassifier("gat", 8, 3, **ARCH), NodeClassifier("gcn", 8, 3, **ARCH)
-    assert gnn.choose_batch_size(gat, data, "auto") is None and gnn.choose_batch_size(gat, data, 64) == 64
-    monkeypatch.setattr(gnn, "AUTO_EDGE_FEATURES", 1000)
-    assert gnn.choose_batch_size(gat, data, "auto") == gnn.AUTO_BATCH_SIZE
-    assert gnn.choose_batch_size(gcn, data, "auto") is None and gnn.choose_batch_size(gat, data, None) is None
+    assert cell_gnn.choose_batch_size(gat, data, "auto") is None and cell_gnn.choose_batch_size(gat, data, 64) == 64
+    monkeypatch.setattr(cell_gnn, "AUTO_EDGE_FEATURES", 1000)
+    assert cell_gnn.choose_batch_size(gat, data, "auto") == cell_gnn.AUTO_BATCH_SIZE
+    assert cell_gnn.choose_batch_size(gcn, data, "auto") is None and cell_gnn.choose_batch_size(gat, data, None) is None
 
 
 def test_steps_per_epoch_caps_the_batches_between_validations():
@@ -202,6 +202,6 @@ def test_steps_per_epoch_caps_the_batches_between_validations():
     model = NodeClassifier("sage", 8, 3, **ARCH)
     steps = []
     model.head.register_forward_pre_hook(lambda *_: steps.append(1))
-    train_epoch, _ = gnn.minibatch(model, data, CPU, 100, 5, 3, seed=0)
+    train_epoch, _ = cell_gnn.minibatch(model, data, CPU, 100, 5, 3, seed=0)
     train_epoch(torch.optim.Adam(model.parameters()))
     assert len(steps) == 3  # not the 20 of a full pass

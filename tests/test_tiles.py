@@ -13,7 +13,7 @@ from PIL import Image
 from dlbio.data.simulate_lin import CLASSES, simulate_lin
 from dlbio.data.tiles import (
     _minmax_to_uint8,
-    _to_uint8,
+    to_uint8,
     build_tile_store,
     list_images,
     load_tile_store,
@@ -372,7 +372,7 @@ def test_minmax_tiles_are_mapped_chunk_by_chunk_as_at_once():
     floats = rng.normal(100, 30, (23, 2, 5, 7)).astype(np.float32)
     floats[3, :, 0] = np.nan  # padding
     lo, hi = np.nanmin(floats, axis=(0, 2, 3), keepdims=True), np.nanmax(floats, axis=(0, 2, 3), keepdims=True)
-    np.testing.assert_array_equal(_minmax_to_uint8(floats, chunk=5), _to_uint8(floats, lo, hi))
+    np.testing.assert_array_equal(_minmax_to_uint8(floats, chunk=5), to_uint8(floats, lo, hi))
 
 
 def test_store_round_trip_has_no_objects(sim_dir, tmp_path):

@@ -97,7 +97,7 @@ def test_held_out_query_is_labelled_as_well_as_the_test_cells(run):
     for model in scores.index:
         assert scores.loc[model, "accuracy"] > metrics(run, "pbmc", model)["accuracy"] - 0.1, model
     annotated = anndata.read_h5ad(out / "annotated.h5ad")
-    assert annotated.n_obs == 140 and annotated.obsm["X_reference_pca"].shape == (140, 30)
+    assert annotated.n_obs == 140 and annotated.obsm["X_reference_embedding"].shape == (140, 30)
     for model in scores.index:
         assert {f"{model}_prediction", f"{model}_confidence"} <= set(annotated.obs)
     table = pd.read_csv(out / "annotations.tsv", sep="\t")

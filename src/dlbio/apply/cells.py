@@ -17,13 +17,13 @@ from torch_geometric.data import Data
 from dlbio.data.cells import UNLABELED, check_declared_input, link_new_cells, read_cells, read_labels
 from dlbio.apply.novelty import TypeDistance, calibrate, flag
 from dlbio.errors import InputError
-from dlbio.models.gnn import NodeClassifier
+from dlbio.models.cell_gnn import NodeClassifier
 from dlbio.models.registry import CELL_BASELINE
-from dlbio.train.baseline import load_logistic
+from dlbio.train.cell_baseline import load_logistic
 from dlbio.train.cell_embedding import embedding_dims, project_query
-from dlbio.train.gnn import load_node_classifier, predict_nodes
+from dlbio.train.cell_gnn import load_node_classifier, predict_nodes
 
-QUERY_PCS = "X_reference_pca"  # .obsm key of the query cells' reference-space embedding
+QUERY_EMBEDDING = "X_reference_embedding"  # .obsm key of the query cells' reference-space embedding
 UNASSIGNED = "unassigned"  # label of a cell the novelty rule flags (low confidence or far from its type)
 
 
@@ -137,7 +137,7 @@ def annotate(
     its graph ``Data`` (with masks), ``models`` name → model (:func:`load_models`); ``declared``,
     ``min_shared_fraction``, ``surgery`` as in :func:`project_query`; ``unassigned_rate``: the validation cells'
     share the unassigned rule may flag (:func:`novelty_rule`). Adds ``obs['<model>_prediction']``, ``obs['<model>_confidence']`` and
-    ``obsm[QUERY_PCS]`` to ``query``. Returns the per-cell table (cell, model, predicted, confidence, and
+    ``obsm[QUERY_EMBEDDING]`` to ``query``. Returns the per-cell table (cell, model, predicted, confidence, and
     label when ``label_key`` names the query's labels) and the metrics table (one row per model; ``None``
     without labels).
     """
@@ -147,7 +147,7 @@ def annotate(
         if np.all(labels == UNLABELED):
             raise InputError(f"'{source}' (config key '{key}.label_key'): no cell has a label in '{label_key}'")
     x = project_query(query, reference, min_shared_fraction, source, declared, key, surgery)
-    query.obsm[QUERY_PCS] = x
+    query.obsm[QUERY_EMBEDDING] = x
     gnns = any(isinstance(model, NodeClassifier) for model in models.values())
     joint = with_query(graph, x, reference, device) if gnns else None
     distance = type_distance(graph, reference["classes"], reference)

@@ -34,8 +34,8 @@ from dlbio.data.molecules.featurize import (
 )
 from dlbio.data.molecules.graphs import MoleculeGraphs
 from dlbio.data.molecule_library import choose_id_column, file_kind
-from dlbio.data.molecules.reading import _sdf_record
-from dlbio.data.molecules.standardize import _Standardizer, parse_smiles
+from dlbio.data.molecules.reading import sdf_record
+from dlbio.data.molecules.standardize import Standardizer, parse_smiles
 from dlbio.errors import InputError, require_file
 from dlbio.io import atomic_write
 from dlbio.models.molecule_gnn import build_molecule_model
@@ -202,7 +202,7 @@ def _sdf_chunks(source, id_column, id_required, chunk_size, key):
         except (OSError, RuntimeError) as err:
             raise InputError(f"'{source}' (config key '{key}') is not a readable SDF file: {err}") from None
         for start in range(0, n, chunk_size):
-            records = [_sdf_record(supplier, i) for i in range(start, min(start + chunk_size, n))]
+            records = [sdf_record(supplier, i) for i in range(start, min(start + chunk_size, n))]
             props = [mol.GetPropsAsDict(includePrivate=True) if mol is not None else {} for mol, _ in records]
             if start == 0 and id_column:  # the first chunk decides: the id property, or titles (indices)
                 found = dict.fromkeys(p for record in props for p in record if not p.startswith("_"))
@@ -300,7 +300,7 @@ def iter_predictions(
     :func:`read_library_chunks`.
     """
     check_models(models)
-    standardizer = _Standardizer(next(iter(models.values()))[0].standardize)
+    standardizer = Standardizer(next(iter(models.values()))[0].standardize)
     columns = prediction_columns(models)
     for ids, smiles in read_library_chunks(source, smiles_column, id_column, chunk_size, key, id_required):
         canonical, reasons = zip(*(_standardise(s, standardizer) for s in smiles))

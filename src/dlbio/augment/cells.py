@@ -28,9 +28,9 @@ from dlbio.evaluate.classification import per_class_metrics
 from dlbio.evaluate.effect import clearly_positive, verdict
 from dlbio.figures import plt
 from dlbio.models.registry import CELL_BASELINE
-from dlbio.train.baseline import fit_logistic
+from dlbio.train.cell_baseline import fit_logistic
 from dlbio.train.cell_gan import fit_cell_gan, sample_cells
-from dlbio.train.gnn import fit_node_classifier, predict_nodes
+from dlbio.train.cell_gnn import fit_node_classifier, predict_nodes
 
 ARMS = ("none", "oversample", "gan")
 METRICS = ("rare_recall", "rare_f1", "macro_f1", "accuracy")

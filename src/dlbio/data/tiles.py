@@ -214,14 +214,14 @@ def _dtype_scale(dtype):
     return 1.0 if dtype == np.bool_ else float(np.iinfo(dtype).max)
 
 
-def _to_uint8(x, lo, hi):
+def to_uint8(x, lo, hi):
     """Map ``x`` linearly from [lo, hi] (per channel, broadcastable) to 0..255; NaN (padding) → 0."""
     span = np.where(hi > lo, hi - lo, 1.0)
     y = np.clip((x - lo) / span, 0, 1) * 255
     return np.nan_to_num(np.rint(y), nan=0.0).astype(np.uint8)
 
 
-def _load_fitted(path, channels, size, fit, intensity, key):
+def load_fitted(path, channels, size, fit, intensity, key):
     """Read, select channels, fit: ``(tile, peak)``.
 
     The tile is uint8 for ``dtype``/``image``, float32 with NaN padding for ``minmax``; ``peak`` is
@@ -251,7 +251,7 @@ def _load_fitted(path, channels, size, fit, intensity, key):
     else:
         lo = np.nanmin(x, axis=(1, 2), keepdims=True)
         hi = np.nanmax(x, axis=(1, 2), keepdims=True)
-    return _to_uint8(x, lo, hi), peak
+    return to_uint8(x, lo, hi), peak
 
 
 def _check_dtype_range(peaks, paths, channels, key):
@@ -275,11 +275,12 @@ def _minmax_to_uint8(images, chunk=1024):
     log.info("minmax intensity per channel: low %s, high %s", lo.ravel().tolist(), hi.ravel().tolist())
     out = np.empty(images.shape, np.uint8)
     for start in range(0, len(images), chunk):
-        out[start : start + chunk] = _to_uint8(images[start : start + chunk], lo, hi)
+        out[start : start + chunk] = to_uint8(images[start : start + chunk], lo, hi)
     return out
 
 
-def _threads():
+def reading_threads():
+    """Threads that read images: every core this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -341,11 +342,11 @@ def build_tile_store(table, channels, size, fit, intensity, test_fraction, seed,
     images = np.empty((len(paths), len(channels), *size), np.float32 if intensity == "minmax" else np.uint8)
 
     def load(i):
-        images[i], peak = _load_fitted(paths[i], channels, size, fit, intensity, f"{key_prefix}intensity")
+        images[i], peak = load_fitted(paths[i], channels, size, fit, intensity, f"{key_prefix}intensity")
         return peak
 
     peaks, bar = [], tqdm(total=len(paths), desc="read images", unit="img", mininterval=5)
-    with ThreadPoolExecutor(max_workers=threads or _threads()) as pool, bar:
+    with ThreadPoolExecutor(max_workers=threads or reading_threads()) as pool, bar:
         for block in range(0, len(paths), READ_BLOCK):  # a block at a time: a pending future costs ~2 kB
             peaks += pool.map(load, range(block, min(block + READ_BLOCK, len(paths))))
             bar.update(min(READ_BLOCK, len(paths) - block))

@@ -38,7 +38,7 @@ class Registry:
         return self.builders[name]
 
 
-CELL_GNNS = Registry("cell GNN", "dlbio.models.gnn", "gcn", "sage", "gat")
+CELL_GNNS = Registry("cell GNN", "dlbio.models.cell_gnn", "gcn", "sage", "gat")
 # gnn settings that one cell GNN alone reads: the other models' jobs never receive them, so changing one reruns
 # only that model (a new GNN with a hyperparameter of its own: its name here, its builder, its schema key)
 CELL_GNN_OWN_SETTINGS = {"gat": ("heads",)}
@@ -54,5 +54,5 @@ MOLECULE_MODELS = Registry("molecule model", "dlbio.models.molecule_gnn", "gine"
 GAN_ARCHS = Registry("GAN architecture", "dlbio.models.dcgan", "dcgan", "dcgan-separable", "dcgan-starshaped")
 CLASS_AWARE_GAN_ARCHS = ("dcgan-starshaped",)  # one generator output per class; the others pool their classes
 MOTIF_ARCHS = Registry("motif GAN architecture", "dlbio.models.conv1d_gan", "reference", "pooled")
-CELL_BASELINE = "logreg"  # dlbio.train.baseline: beside every cell GNN
+CELL_BASELINE = "logreg"  # dlbio.train.cell_baseline: beside every cell GNN
 MOLECULE_BASELINE = "fp_rf"  # dlbio.train.fingerprint_baseline: beside every molecule model

@@ -75,7 +75,7 @@ def _read_delimited(source, targets, key):
     return frame
 
 
-def _sdf_record(supplier, i):
+def sdf_record(supplier, i):
     """(molecule, canonical-or-raw SMILES) of record i; an unsanitisable one gives its raw SMILES."""
     mol = supplier[i]
     if mol is not None:
@@ -102,7 +102,7 @@ def _read_sdf(source, targets, id_column, key, split_column=None):
             raise InputError(f"'{source}' (config key '{key}') is empty: no SDF records")
         rows, seen = [], set()
         for i in range(n):
-            mol, smiles = _sdf_record(supplier, i)
+            mol, smiles = sdf_record(supplier, i)
             props = mol.GetPropsAsDict(includePrivate=True) if mol is not None else {}
             seen.update(p for p in props if not p.startswith("_"))
             name = props.get("_Name", "")

@@ -39,7 +39,7 @@ def parse_smiles(smiles):
     return mol, None
 
 
-class _Standardizer:
+class Standardizer:
     """RDKit's rdMolStandardize steps named in the config's ``standardize`` dict, in order."""
 
     def __init__(self, standardize):
@@ -110,7 +110,7 @@ def prepare_molecules(table, task, targets, standardize, duplicates, threshold):
     if duplicates not in DUPLICATE_RULES:
         raise InputError(f"duplicates '{duplicates}' is not one of {', '.join(DUPLICATE_RULES)}")
     table = _binarize(table.reset_index(drop=True), targets, task, threshold)
-    standardizer = _Standardizer(standardize)
+    standardizer = Standardizer(standardize)
     canonical, reasons = [], []
     for smiles in table["input_smiles"]:
         mol, reason = parse_smiles(smiles)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from dlbio.errors import InputError
-from dlbio.models.gnn import NodeClassifier
+from dlbio.models.cell_gnn import NodeClassifier
 from dlbio.models.registry import CELL_GNN_OWN_SETTINGS
 from dlbio.train.early_stopping import EarlyStopping
 from dlbio.train.sampling import in_neighbours, minibatches, sample_subgraph

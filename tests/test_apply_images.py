@@ -9,7 +9,7 @@ import tifffile
 import torch
 from PIL import Image
 
-from dlbio.apply.tiles import classify_tiles, export_generated, list_tiles
+from dlbio.apply.images import classify_images, export_generated, list_new_images
 from dlbio.data.tiles import build_tile_store, list_images, read_image
 from dlbio.errors import InputError
 from dlbio.train.gan import GANTrainer, load_generator, sample_tiles
@@ -75,8 +75,8 @@ def test_saved_classifier_loads_with_weights_only(classifier):
 
 def test_folder_is_classified_as_the_model_sees_its_tiles(classifier, new_tiles):
     images, labels, paths, folder = new_tiles
-    assert list_tiles(folder) == sorted(paths)
-    table = classify_tiles(paths, classifier, READING, CPU, batch_size=5, chunk_size=4, threads=2)
+    assert list_new_images(folder) == sorted(paths)
+    table = classify_images(paths, classifier, READING, CPU, batch_size=5, chunk_size=4, threads=2)
     proba = predict_tiles(load_tile_classifier(classifier, CPU), images, CPU)
     assert table["path"].tolist() == paths
     assert table["class"].tolist() == [CLASSES[k] for k in proba.argmax(1)]
@@ -89,9 +89,9 @@ def test_manifest_and_minmax_read_as_in_training(classifier, new_tiles):
     manifest = folder / "manifest.tsv"
     relative = [str(Path(p).relative_to(folder)) for p in paths]
     pd.DataFrame({"path": relative}).to_csv(manifest, sep="\t", index=False)
-    assert list_tiles(manifest=manifest) == paths
+    assert list_new_images(manifest=manifest) == paths
     minmax = READING | {"intensity": "minmax"}
-    table = classify_tiles(list_tiles(manifest=manifest), classifier, minmax, CPU, chunk_size=5)
+    table = classify_images(list_new_images(manifest=manifest), classifier, minmax, CPU, chunk_size=5)
     store, _ = build_tile_store(list_images(folder, None), [0, 1], SIZE, "crop", "minmax", 0.5, seed=0)
     proba = predict_tiles(load_tile_classifier(classifier, CPU), store["images"], CPU)
     order = np.argsort(store["paths"])
@@ -101,19 +101,19 @@ def test_manifest_and_minmax_read_as_in_training(classifier, new_tiles):
 def test_shapes_that_do_not_fit_the_model_are_named(classifier, new_tiles, tmp_path):
     _, _, paths, _ = new_tiles
     with pytest.raises(InputError, match=r"'images\.new\.channels' = \[0\] selects 1 channel\(s\) but .* trained on 2"):
-        classify_tiles(paths, classifier, READING | {"channels": [0]}, CPU, key_prefix="images.new.")
+        classify_images(paths, classifier, READING | {"channels": [0]}, CPU, key_prefix="images.new.")
     with pytest.raises(InputError, match=r"'size' = \[32, 32\] but the tile classifier .* \[16, 32\]"):
-        classify_tiles(paths, classifier, READING | {"size": [32, 32]}, CPU)
+        classify_images(paths, classifier, READING | {"size": [32, 32]}, CPU)
     grey = tmp_path / "grey.png"
     Image.fromarray(np.zeros(SIZE, np.uint8)).save(grey)
     with pytest.raises(InputError, match=r"grey\.png' has 1 channel\(s\); channels \[0, 1\] need at least 2"):
-        classify_tiles([str(grey)], classifier, READING, CPU)
+        classify_images([str(grey)], classifier, READING, CPU)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty' holds no .png/.tif/.tiff images"):
-        list_tiles(tmp_path / "empty")
+        list_new_images(tmp_path / "empty")
     (tmp_path / "m.tsv").write_text("file\na.png\n")
     with pytest.raises(InputError, match="m.tsv' lacks column 'path'"):
-        list_tiles(manifest=tmp_path / "m.tsv")
+        list_new_images(manifest=tmp_path / "m.tsv")
 
 
 def test_other_files_are_refused_by_name(classifier, tmp_path):

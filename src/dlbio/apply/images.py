@@ -1,6 +1,6 @@
 """The tile classifier applied to new images, and a GAN's tiles exported as image files.
 
-New images are read as the classifier's training tiles were (:func:`dlbio.data.tiles._load_fitted`: the
+New images are read as the classifier's training tiles were (:func:`dlbio.data.tiles.load_fitted`: the
 dataset entry's ``channels``, ``size``, ``fit`` and ``intensity``), ``chunk_size`` at a time, by a pool of
 threads. ``intensity: minmax`` takes the per-channel range of the new images (a first pass over them).
 
@@ -18,7 +18,7 @@ import tifffile
 import torch
 from PIL import Image
 
-from dlbio.data.tiles import IMAGE_SUFFIXES, _load_fitted, _threads, _to_uint8
+from dlbio.data.tiles import IMAGE_SUFFIXES, load_fitted, reading_threads, to_uint8
 from dlbio.errors import InputError
 from dlbio.train.tile_classifier import predict_tiles, read_tile_classifier
 
@@ -26,7 +26,7 @@ EXPORT_FORMATS = ("png", "tiff16")
 PNG_CHANNELS = (1, 2, 3, 4)  # grey, red/green (RGB with an empty blue), RGB, RGBA
 
 
-def list_tiles(folder=None, manifest=None):
+def list_new_images(folder=None, manifest=None):
     """Images to classify: every .png/.tif/.tiff under ``folder`` (any depth, sorted) or a manifest's ``path``s.
 
     A manifest is a TSV with a column ``path``; relative paths are relative to its folder.
@@ -73,7 +73,7 @@ def _check_reading(model, reading, classifier, key_prefix):
     return channels, tuple(size)
 
 
-def classify_tiles(paths, classifier, reading, device, batch_size=256, chunk_size=1024, threads=None, key_prefix=""):
+def classify_images(paths, classifier, reading, device, batch_size=256, chunk_size=1024, threads=None, key_prefix=""):
     """Class and confidence (its probability) of every image: a table ``path``, ``class``, ``confidence``.
 
     ``classifier``: a file of :func:`~dlbio.train.tile_classifier.save_tile_classifier`; ``reading``: the
@@ -86,10 +86,10 @@ def classify_tiles(paths, classifier, reading, device, batch_size=256, chunk_siz
     key = f"{key_prefix}intensity"
 
     def load(path):
-        return _load_fitted(path, channels, size, fit, intensity, key)[0]
+        return load_fitted(path, channels, size, fit, intensity, key)[0]
 
     chunks = [paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)]
-    with ThreadPoolExecutor(max_workers=threads or _threads()) as pool:
+    with ThreadPoolExecutor(max_workers=threads or reading_threads()) as pool:
         if intensity == "minmax":  # the new images' range per channel
             ranges = [(np.nanmin(t, axis=(1, 2)), np.nanmax(t, axis=(1, 2))) for t in pool.map(load, paths)]
             lo = np.min([r[0] for r in ranges], axis=0)[:, None, None]
@@ -98,7 +98,7 @@ def classify_tiles(paths, classifier, reading, device, batch_size=256, chunk_siz
         for chunk in chunks:
             tiles = np.stack(list(pool.map(load, chunk)))
             if intensity == "minmax":
-                tiles = _to_uint8(tiles, lo, hi)
+                tiles = to_uint8(tiles, lo, hi)
             proba.append(predict_tiles(model, tiles, device, batch_size))
     proba = np.concatenate(proba) if proba else np.zeros((0, len(classes)))
     best = proba.argmax(1)

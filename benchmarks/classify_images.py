@@ -1,8 +1,8 @@
-"""Tile classification speed: dlbio ``classify_tiles`` versus one PIL decode and one forward pass per file.
+"""Tile classification speed: dlbio ``classify_images`` versus one PIL decode and one forward pass per file.
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/classify_tiles.py [--n 4000] [--size 48 80] [--width 8] [--repeats 2]
+    .venv/bin/python benchmarks/classify_images.py [--n 4000] [--size 48 80] [--width 8] [--repeats 2]
 
 Input: ``--n`` seeded 2-channel tiles of ``--size`` pixels (LIN's 48 × 80 by default) in two classes,
 written as RGB PNGs with an empty blue channel (LIN's files), and again as 16-bit TIFFs. The classifier
@@ -10,7 +10,7 @@ written as RGB PNGs with an empty blue channel (LIN's files), and again as 16-bi
 files to a class and confidence per file, best of ``--repeats``:
 
 - per-file baseline: for each file one PIL decode, the two channels as a (1, 2, H, W) tensor, one forward pass;
-- dlbio ``classify_tiles`` (``intensity: dtype``, ``fit: crop``): threads decode and fit the images,
+- dlbio ``classify_images`` (``intensity: dtype``, ``fit: crop``): threads decode and fit the images,
   batches of 256 go through the model, 1,024 files at a time; on the PNGs and on the TIFFs.
 
 ``ratio``: tiles/s over the per-file baseline's.
@@ -28,7 +28,7 @@ import tifffile
 import torch
 from PIL import Image
 
-from dlbio.apply.tiles import classify_tiles, list_tiles
+from dlbio.apply.images import classify_images, list_new_images
 from dlbio.data.tiles import to_unit_range
 from dlbio.train.tile_classifier import fit_tile_classifier, load_tile_classifier, save_tile_classifier
 
@@ -94,11 +94,11 @@ def main():
             fit_tile_classifier(images[:64], labels[:64], 2, params, CPU, 0), tmp / "model.pt", CLASSES
         )
         model = load_tile_classifier(tmp / "model.pt", CPU)
-        png, tif = list_tiles(tmp / "png"), list_tiles(tmp / "tif")
+        png, tif = list_new_images(tmp / "png"), list_new_images(tmp / "tif")
         methods = {
             "per file: PIL decode + forward (PNG)": lambda: per_file(png, model),
-            "dlbio classify_tiles (PNG)": lambda: classify_tiles(png, tmp / "model.pt", reading, CPU),
-            "dlbio classify_tiles (16-bit TIFF)": lambda: classify_tiles(tif, tmp / "model.pt", reading, CPU),
+            "dlbio classify_images (PNG)": lambda: classify_images(png, tmp / "model.pt", reading, CPU),
+            "dlbio classify_images (16-bit TIFF)": lambda: classify_images(tif, tmp / "model.pt", reading, CPU),
         }
         results = {name: best_seconds(fn, args.repeats) for name, fn in methods.items()}
     tables = [table for _, table in results.values()]
