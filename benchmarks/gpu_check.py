@@ -150,7 +150,7 @@ def peak_memory(report, name, device):
 
 
 def gan_run(arch, algorithm, s, iterations, bf16=False, **extra):
-    return {
+    return schema_defaults("gan") | {
         "name": f"{arch}-{algorithm}", "dataset": "sim", "classes": None, "arch": arch, "algorithm": algorithm,
         "width": s["width"], "nz": 100, "seed": SEED, "batch_size": s["batch"], "iterations": iterations,
         "checkpoint_every": iterations, "grid_rows": 4, "max_snapshots": 1, "bf16": bf16,
