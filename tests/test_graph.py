@@ -141,7 +141,8 @@ def test_new_cells_link_to_their_nearest_graph_cells_as_the_graph_was_searched(m
     found = edge_index[0].numpy().reshape(20, 6)
     assert np.mean([len(set(f) & set(n)) / 6 for f, n in zip(found, nearest)]) >= (1.0 if method == "exact" else 0.95)
     both, _ = link_new_cells(x, x_new, graph, bandwidth=1.0, both_ways=True)
-    assert both.shape[1] == 240 and torch.equal(both[:, 120:], edge_index.flip(0))
+    assert both.shape[1] == 240 and torch.equal(both[:, 120:], edge_index)
+    assert torch.equal(both[:, :120], edge_index.flip(0))  # the new cells' own edges first
     assert (edge_weight > 0).all() and (edge_weight <= 1).all()
 
 

@@ -309,8 +309,8 @@ def link_new_cells(x, x_new, graph, bandwidth, both_ways=False, threads=1, devic
     idx, dist = query_neighbours(x, x_new, k, graph["metric"], graph["method"], threads, device)
     new, old = np.repeat(np.arange(len(x_new)) + len(x), k), idx.ravel()
     edges, weight = np.vstack([old, new]), edge_kernel(dist.ravel(), bandwidth).astype(np.float32)
-    if both_ways:
-        edges, weight = np.hstack([edges, edges[::-1]]), np.concatenate([weight, weight])
+    if both_ways:  # the new cells' own edges first
+        edges, weight = np.hstack([edges[::-1], edges]), np.concatenate([weight, weight])
     return torch.from_numpy(edges.astype(np.int64)), torch.from_numpy(weight)
 
 
