@@ -1,0 +1,172 @@
+"""Calibrated class probabilities: temperature scaling, expected calibration error, reliability diagrams and
+split-conformal prediction sets, all fitted on a model's validation outputs (no retraining).
+
+Temperature scaling (Guo et al. 2017) divides a model's log-probabilities by one scalar ``T`` fitted by
+minimising the negative log-likelihood of the validation samples: ``softmax(log p / T)``, which for a net's
+softmax output is exactly ``softmax(logits / T)``. One parameter is stable on the small validation sets of a lab
+(tens to hundreds of samples) and it keeps every sample's class ranking, so accuracy, the confusion matrix and
+ROC-AUC are unchanged. A binary probability ``p`` is the two-class case ``(1 - p, p)``.
+
+Prediction sets are split-conformal with the LAC score (least ambiguous set-valued classifier, Sadinle et al.
+2019): a validation sample's score is one minus the calibrated probability of its true class; at level ``1 - α``
+the threshold ``q`` is the ``⌈(n + 1)(1 - α)⌉``-th smallest of the ``n`` scores, and a sample's set holds every
+class whose probability is at least ``1 - q``. Sets cover the true class with probability at least the level on
+data like the validation samples; they are the smallest such sets on average, and may be empty (no class is
+plausible enough: a sample unlike the training data). Fewer than ``1 / α - 1`` validation samples give every class.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.calibration import calibration_curve
+from torchmetrics.functional.classification import binary_calibration_error, multiclass_calibration_error
+
+from dlbio.errors import InputError
+from dlbio.figures import plt
+
+N_BINS = 15  # equal-width confidence bins of the ECE and the reliability diagram
+EPS = 1e-12  # probabilities are clipped here before the logarithm (a forest's 0 would give -inf)
+T_RANGE = (1e-2, 1e2)  # fitted temperatures are clipped to this range
+SET_SEPARATOR = "|"  # between the classes of a prediction set
+
+
+def _log_proba(proba):
+    return torch.as_tensor(np.clip(np.asarray(proba, dtype=np.float64), EPS, 1.0)).log()
+
+
+def temper(proba, temperature):
+    """Probabilities ``(N, K)`` scaled by ``temperature``: ``softmax(log p / T)`` (the input for ``T = 1``)."""
+    return torch.softmax(_log_proba(proba) / temperature, dim=1).numpy()
+
+
+def fit_temperature(proba, labels):
+    """The temperature minimising the negative log-likelihood of ``labels`` (ints) under :func:`temper` of
+    ``proba`` ``(N, K)``: L-BFGS on ``log T``, clipped to ``T_RANGE``; 1 without samples."""
+    if len(labels) == 0:
+        return 1.0
+    log_proba, labels = _log_proba(proba), torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+
+    def nll():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(log_proba / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(nll)
+    return float(np.clip(log_t.exp().item(), *T_RANGE))
+
+
+def two_class(p):
+    """Binary probabilities of class 1 ``(N,)`` as two-class probabilities ``(N, 2)``."""
+    p = np.asarray(p, dtype=np.float64)
+    return np.stack([1 - p, p], 1)
+
+
+def check_level(level, key):
+    """Fail naming the config ``key`` unless ``0 < level < 1``."""
+    if not 0 < level < 1:
+        raise InputError(f"config key '{key}' = {level}: a conformal level must lie strictly between 0 and 1")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A model's calibration, fitted on its validation outputs: the ``temperature`` and the validation samples'
+    LAC ``scores`` (one minus the calibrated probability of the true class)."""
+
+    temperature: float
+    scores: np.ndarray
+
+    @classmethod
+    def fit(cls, proba, labels):
+        """Fit on validation probabilities ``(N, K)`` (uncalibrated) and their ``labels`` (ints)."""
+        labels = np.asarray(labels, dtype=np.int64)
+        temperature = fit_temperature(proba, labels)
+        calibrated = temper(proba, temperature)
+        return cls(temperature, 1 - calibrated[np.arange(len(labels)), labels])
+
+    def probabilities(self, proba):
+        """Calibrated probabilities of uncalibrated ``proba`` ``(N, K)``."""
+        return temper(proba, self.temperature)
+
+    def threshold(self, level):
+        """The LAC score threshold ``q`` at ``level``: a class is in a set when its probability is ≥ ``1 - q``."""
+        n = len(self.scores)
+        rank = math.ceil((n + 1) * level)
+        return 1.0 if rank > n else float(np.sort(self.scores)[rank - 1])
+
+    def sets(self, calibrated, level):
+        """Boolean ``(N, K)``: the classes in each sample's prediction set at ``level`` (``calibrated``:
+        probabilities of :meth:`probabilities`)."""
+        return np.asarray(calibrated) >= 1 - self.threshold(level) - 1e-12
+
+
+def set_labels(members, classes):
+    """Prediction sets (boolean ``(N, K)``) as text: the classes in each set joined by ``SET_SEPARATOR``
+    (``""``: an empty set)."""
+    classes = np.asarray([str(c) for c in classes], dtype=object)
+    return np.array([SET_SEPARATOR.join(classes[row]) for row in np.asarray(members, dtype=bool)], dtype=object)
+
+
+def calibration_error(proba, labels):
+    """Expected calibration error (top-label, ``N_BINS`` equal bins, L1; torchmetrics) of ``proba`` ``(N, K)``;
+    NaN without samples."""
+    if len(labels) == 0:
+        return float("nan")
+    preds, target = torch.as_tensor(np.asarray(proba, dtype=np.float32)), torch.as_tensor(np.asarray(labels))
+    return float(multiclass_calibration_error(preds, target.long(), proba.shape[1], n_bins=N_BINS, norm="l1"))
+
+
+def binary_error(p, y):
+    """Expected calibration error of binary probabilities of class 1 ``p`` against 0/1 labels ``y`` (``N_BINS``
+    equal bins, L1; torchmetrics); NaN without samples."""
+    if len(y) == 0:
+        return float("nan")
+    preds, target = torch.as_tensor(np.asarray(p, dtype=np.float32)), torch.as_tensor(np.asarray(y))
+    return float(binary_calibration_error(preds, target.long(), n_bins=N_BINS, norm="l1"))
+
+
+def calibration_metrics(raw, calibrated, labels, temperature):
+    """``ece_uncalibrated``, ``ece`` (of the calibrated probabilities) and ``temperature``: flat metrics of the
+    multi-class probabilities ``raw`` and ``calibrated`` ``(N, K)`` of the test samples with ``labels``."""
+    return {
+        "ece_uncalibrated": calibration_error(raw, labels),
+        "ece": calibration_error(calibrated, labels),
+        "temperature": float(temperature),
+    }
+
+
+def top_label(proba, labels):
+    """What the reliability diagram of multi-class ``proba`` plots: each sample's confidence (its top class's
+    probability) and whether that class is right."""
+    proba = np.asarray(proba)
+    return proba.max(1), proba.argmax(1) == np.asarray(labels)
+
+
+def plot_reliability(panels, path, title):
+    """Reliability diagrams, one panel per model: the observed frequency of the event against the predicted
+    probability in ``N_BINS`` equal bins (scikit-learn's ``calibration_curve``), before and after calibration.
+
+    ``panels``: model name → ``(uncalibrated, calibrated, event)``, the predicted probabilities of an event (a
+    binary label being 1, or the top class being right: :func:`top_label`) and whether it happened.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 4), squeeze=False, sharey=True)
+    for ax, (name, (raw, calibrated, event)) in zip(axes[0], panels.items()):
+        event = np.asarray(event, dtype=int)
+        ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
+        for label, p, style in (("uncalibrated", raw, "o-"), ("calibrated", calibrated, "s-")):
+            ece = binary_error(p, event)
+            if len(event):
+                observed, predicted = calibration_curve(event, np.clip(p, 0, 1), n_bins=N_BINS, strategy="uniform")
+                ax.plot(predicted, observed, style, ms=4, label=f"{label} (ECE {ece:.3f})")
+        ax.set(title=f"{name} (n = {len(event)})", xlabel="predicted probability", xlim=(0, 1), ylim=(0, 1))
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0, 0].set_ylabel("observed frequency")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
