@@ -3,6 +3,7 @@ from dlbio.config_checks import (
     local_files,
     molecule_libraries,
     molecule_library,
+    molecules_calibrated,
 )
 from dlbio.models.registry import MOLECULE_BASELINE, MOLECULE_MODELS
 
@@ -14,6 +15,12 @@ molecules_input = lambda wildcards: local_files(
 # The `predict` item (its spec: a file or `rdkit:<name>` and its columns) of the job's library.
 molecules_library = lambda wildcards: molecule_library(
     config, wildcards.dataset, wildcards.library
+)
+# The conformal interval calibration of a regression entry with an interval_level (else none).
+molecules_intervals = lambda wildcards: (
+    {"intervals": f"results/molecules/{wildcards.dataset}/intervals.tsv"}
+    if molecules_calibrated(config, wildcards.dataset)
+    else {}
 )
 
 
@@ -133,8 +140,36 @@ rule molecules_baseline:
         "../scripts/molecules_baseline.py"
 
 
+rule molecules_calibrate:
+    input:
+        predictions=replicate_results("molecules", "predictions.tsv"),
+    output:
+        table=report(
+            "results/molecules/{dataset}/intervals.tsv",
+            caption="captions/molecules_intervals.rst",
+            category="Molecules",
+            subcategory="{dataset}",
+            labels={"model": "all", "figure": "conformal intervals"},
+        ),
+        metrics="results/molecules/{dataset}/intervals.json",
+    log:
+        "logs/molecules/{dataset}/calibrate.log",
+    conda:
+        "../envs/molecules.yaml"
+    threads: 1
+    resources:
+        quick=1,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
+    params:
+        entry=entry_keys("molecules", "dataset", "targets", "interval_level", "resplit"),
+    script:
+        "../scripts/molecules_calibrate.py"
+
+
 rule molecules_compare:
     input:
+        unpack(molecules_intervals),
         metrics=replicate_results("molecules", "metrics.json"),
         predictions=replicate_results("molecules", "predictions.tsv"),
     output:
@@ -152,6 +187,14 @@ rule molecules_compare:
             subcategory="{dataset}",
             labels={"model": "all", "figure": "comparison"},
         ),
+        applicability=report(
+            "results/molecules/{dataset}/applicability.png",
+            caption="captions/molecules_applicability.rst",
+            category="Molecules",
+            subcategory="{dataset}",
+            labels={"model": "all", "figure": "error against similarity"},
+        ),
+        applicability_table="results/molecules/{dataset}/applicability.tsv",
         headline="results/molecules/{dataset}/headline.tsv",
     log:
         "logs/molecules/{dataset}/compare.log",
@@ -163,7 +206,9 @@ rule molecules_compare:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 5 * attempt,
     params:
-        entry=entry_keys("molecules", "dataset", "targets", "task", "resplit"),
+        entry=entry_keys(
+            "molecules", "dataset", "targets", "task", "resplit", "baseline"
+        ),
     script:
         "../scripts/molecules_compare.py"
 
@@ -177,6 +222,8 @@ declare_results(
 rule molecules_predict:
     input:
         unpack(replicate_models("molecules")),
+        unpack(molecules_intervals),
+        table=rules.molecules_prepare.output.table,
         library=lambda wildcards: local_files(
             molecules_library(wildcards)["source"], MOLECULE_BUILTIN_PREFIX
         ),
@@ -195,7 +242,9 @@ rule molecules_predict:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        entry=entry_keys("molecules", "dataset", "predict_chunk_size"),
+        entry=entry_keys(
+            "molecules", "dataset", "predict_chunk_size", "resplit", "baseline"
+        ),
         models=lambda wildcards: config["molecules"][wildcards.dataset]["models"]
         + [MOLECULE_BASELINE],
         library=molecules_library,

@@ -1,10 +1,12 @@
-"""Predict a library with every kept model of a molecules entry (several replicates: mean and standard deviation)."""
+"""Predict a library with every kept model of a molecules entry (several replicates: mean and standard deviation),
+with conformal intervals where calibrated and each molecule's nearest training molecule."""
 
 import torch
 
-from dlbio.apply.molecules import load_molecule_model, predict_library
+from dlbio.apply.molecules import TrainingSet, load_molecule_model, predict_library
 from dlbio.data.molecules.reading import library_path
 from dlbio.device import resolve_device
+from dlbio.evaluate.molecule_intervals import read_calibration
 from dlbio.io import log_to
 
 log_to(snakemake.log[0])
@@ -15,6 +17,11 @@ models = {
     name: [load_molecule_model(path, device, arch=name) for path in snakemake.input[name]]
     for name in snakemake.params.models
 }
+calibrations = None
+if "intervals" in snakemake.input.keys():
+    calibrations = read_calibration(snakemake.input.intervals, {name: len(m) for name, m in models.items()})
+fp = entry["baseline"]
+training = TrainingSet.from_table(snakemake.input.table, fp["radius"], fp["n_bits"], entry["resplit"])
 library = snakemake.params.library  # dlbio.data.molecule_library.library_spec
 predict_library(
     library_path(library["source"], key),
@@ -27,4 +34,6 @@ predict_library(
     snakemake.threads,
     key,
     library["id_required"],
+    calibrations,
+    training,
 )

@@ -10,6 +10,7 @@ import yaml
 from rdkit import Chem
 
 from dlbio.apply.molecules import (
+    TrainingSet,
     iter_predictions,
     load_molecule_model,
     predict_library,
@@ -18,6 +19,7 @@ from dlbio.apply.molecules import (
 )
 from dlbio.data.molecules import featurize_many, prepare_molecules, read_molecule_table, to_data_list
 from dlbio.errors import InputError
+from dlbio.evaluate.conformal import Calibration
 from dlbio.models.registry import MOLECULE_MODELS
 from dlbio.train.fingerprint_baseline import fit_forests, morgan_fingerprints, predict_forests
 from dlbio.train.molecule_gnn import fit_molecule_model, predict_molecules
@@ -131,6 +133,38 @@ def test_one_chunk_gives_the_training_predictions_exactly(trained, library):
     assert len(rejected) == 1 and "gine/Act/std" not in predicted
     np.testing.assert_array_equal(predicted["gine/Act"], expected["gine"][0][:, 0])
     np.testing.assert_array_equal(predicted["fp_rf/active"], expected["fp_rf"][0][:, 0])
+
+
+def test_regression_gets_intervals_and_every_molecule_its_nearest_training_molecule(
+    trained, dataset, library, tmp_path
+):
+    files, expected = trained
+    kept, _, split = dataset
+    table = tmp_path / "molecules.tsv"
+    kept.assign(split=split).to_csv(table, sep="\t", index=False)
+    training = TrainingSet.from_table(table, **FINGERPRINT)
+    calibrations = {("gine", "Act"): Calibration(0.9, q=2.0, floor=0.1, n=18)}
+    (predicted, _), *_ = iter_predictions(
+        library, "smiles", "name", load(files), 1000, calibrations=calibrations, training=training
+    )
+    assert predicted.columns.tolist() == [
+        "id", "input_smiles", "smiles", "similarity", "nearest_id",
+        "gine/Act", "gine/Act/std", "gine/Act/lower", "gine/Act/upper", "fp_rf/active",
+    ]  # fmt: skip
+    runs = np.stack(expected["gine"])[:, :, 0]
+    half = 2.0 * (runs.std(0, ddof=1) + 0.1)
+    np.testing.assert_allclose(predicted["gine/Act/lower"], runs.mean(0) - half, rtol=1e-5)
+    np.testing.assert_allclose(predicted["gine/Act/upper"], runs.mean(0) + half, rtol=1e-5)
+    train = split == "train"
+    assert (predicted["similarity"][train] == 1).all()
+    assert predicted["nearest_id"][train].tolist() == kept["id"][train].tolist()
+    assert predicted["similarity"][~train].between(0, 1).all()
+    assert set(predicted["nearest_id"]) <= set(kept["id"][train])
+    forest = calibrations | {("fp_rf", "active"): calibrations[("gine", "Act")]}
+    with pytest.raises(InputError, match="model 'fp_rf' .* classifies 'active': intervals are for regression targets"):
+        list(iter_predictions(library, "smiles", "name", load(files), calibrations=forest))
+    with pytest.raises(InputError, match="no interval calibration of model 'gine', target 'Act'"):
+        list(iter_predictions(library, "smiles", "name", load(files), calibrations={}))
 
 
 def test_sdf_library_with_an_id_property(trained, dataset, tmp_path):

@@ -92,7 +92,9 @@ def test_invalid_library_row_is_rejected_with_its_reason(run):
 def test_library_predictions_are_the_training_jobs_mean_and_std_over_replicates(run, model):
     predicted = pd.read_csv(run / "results/molecules/lab/predict/screen/predictions.tsv", sep="\t", dtype={"id": str})
     assert list(predicted.columns) == [
-        "id", "input_smiles", "smiles", "gine/pIC50", "gine/pIC50/std", "fp_rf/pIC50", "fp_rf/pIC50/std"
+        "id", "input_smiles", "smiles", "similarity", "nearest_id",
+        "gine/pIC50", "gine/pIC50/std", "gine/pIC50/lower", "gine/pIC50/upper",
+        "fp_rf/pIC50", "fp_rf/pIC50/std", "fp_rf/pIC50/lower", "fp_rf/pIC50/upper",
     ]  # fmt: skip
     assert len(predicted) == 20 and "bad" not in set(predicted["id"])
     replicates = [

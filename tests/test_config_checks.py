@@ -15,6 +15,7 @@ from dlbio.config_checks import (
     local_files,
     molecule_libraries,
     molecule_library,
+    molecules_calibrated,
 )
 from dlbio.errors import InputError
 from dlbio.workflow_internals import report_arguments
@@ -118,6 +119,22 @@ def test_molecule_libraries_are_named_checked_and_looked_up(tmp_path):
         config(molecules={"m": MOLECULES | {"predict": [str(other)]}}),
         r"screen.csv' \(config key 'molecules.m.predict'\): SMILES column 'smiles' not found; available columns: st",
     )
+
+
+def test_interval_levels_default_by_task_and_are_checked():
+    regression, classification = MOLECULES, MOLECULES | {"task": "classification"}
+    cfg = config(molecules={"r": dict(regression), "c": dict(classification)})
+    assert cfg["molecules"]["r"]["interval_level"] == 0.9 and cfg["molecules"]["c"]["interval_level"] is None
+    assert molecules_calibrated(cfg, "r") and not molecules_calibrated(cfg, "c")
+    assert not molecules_calibrated(config(molecules={"r": regression | {"interval_level": None}}), "r")
+    fails(
+        config(molecules={"c": classification | {"interval_level": 0.8}}),
+        "'molecules.c.interval_level' = 0.8: intervals are for regression targets and this entry's task is class",
+    )
+    for level in (0, 1, 1.5):
+        message = r"(?s)(less|greater) than or equal to the (min|max)imum.*\['r'\]\['interval_level'\]"
+        with pytest.raises(Exception, match=message):
+            config(molecules={"r": regression | {"interval_level": level}})
 
 
 def test_report_arguments_drop_the_report_option():

@@ -49,6 +49,11 @@ def check_config(config):
             check_library(library, key, entry["predict_chunk_size"])
         if entry["split"]["test_file"]:
             require_file(entry["split"]["test_file"], f"molecules.{name}.split.test_file")
+        if entry["task"] == "classification" and entry["interval_level"] is not None:
+            raise InputError(
+                f"config key 'molecules.{name}.interval_level' = {entry['interval_level']}: intervals are for "
+                "regression targets and this entry's task is classification; remove the key (or set it to null)"
+            )
     for name, run in config["gan"].items():
         if run["dataset"] not in config["images"]:
             raise InputError(
@@ -101,6 +106,12 @@ def molecule_libraries(config, dataset):
             )
         libraries[name] = spec
     return libraries
+
+
+def molecules_calibrated(config, dataset):
+    """Whether a molecules entry gets conformal intervals: a regression entry with an ``interval_level``."""
+    entry = config["molecules"][dataset]
+    return entry["task"] == "regression" and entry["interval_level"] is not None
 
 
 def molecule_library(config, dataset, library):

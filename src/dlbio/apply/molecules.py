@@ -13,7 +13,8 @@ Model files (nothing in them runs code when loaded):
 A library (CSV/TSV/SDF with the training entry's column options) is read ``chunk_size`` rows at a time;
 every chunk is standardised as in training (RDKit parse, the model's ``standardize`` steps, canonical
 SMILES), featurised once per kind of input and predicted by every model. Rows that fail are rejected with
-RDKit's reason; duplicates are predicted, not rejected.
+RDKit's reason; duplicates are predicted, not rejected. Regression predictions get conformal intervals
+(:mod:`dlbio.evaluate.molecule_intervals`) and every molecule its nearest training molecule (:class:`TrainingSet`).
 """
 
 import logging
@@ -36,6 +37,7 @@ from dlbio.data.molecules.graphs import MoleculeGraphs
 from dlbio.data.molecule_library import choose_id_column, file_kind
 from dlbio.data.molecules.reading import sdf_record
 from dlbio.data.molecules.standardize import Standardizer, parse_smiles
+from dlbio.data.molecules.similarity import nearest_training
 from dlbio.errors import InputError, require_file
 from dlbio.io import atomic_write
 from dlbio.models.molecule_gnn import build_molecule_model
@@ -258,6 +260,27 @@ def _featurize(kind, smiles, processes):
     return morgan_fingerprints(smiles, kind[1], kind[2])
 
 
+@dataclass
+class TrainingSet:
+    """The training molecules a library is compared with: their ``ids`` and Morgan fingerprint ``bits`` of the
+    ``features`` kind ``("morgan", radius, n_bits)`` (the baseline's)."""
+
+    ids: np.ndarray
+    bits: np.ndarray
+    features: tuple
+
+    @classmethod
+    def from_table(cls, path, radius, n_bits, resplit=False):
+        """The ``train`` molecules of a prepared ``molecules.tsv`` (with ``resplit`` every molecule: each replicate
+        drew its own training set from them)."""
+        table = pd.read_csv(path, sep="\t", dtype={"id": str, "smiles": str, "split": str})
+        train = table if resplit else table[table["split"] == "train"]
+        if train.empty:
+            raise InputError(f"'{path}' has no training molecules; re-run molecules_prepare")
+        kind = ("morgan", int(radius), int(n_bits))
+        return cls(train["id"].to_numpy(), _featurize(kind, list(train["smiles"]), None), kind)
+
+
 def check_models(models):
     """Fail unless every model standardises alike and the replicates of a name predict the same targets."""
     everything = [m for replicates in models.values() for m in replicates]
@@ -279,29 +302,61 @@ def check_models(models):
                 )
 
 
-def prediction_columns(models):
-    """Output columns after ``id``, ``input_smiles``, ``smiles``: ``<name>/<target>`` (+ ``/std`` for replicates)."""
-    columns = []
+def check_calibrations(models, calibrations):
+    """Fail unless every regression model and target has an interval calibration and no classification model has."""
     for name, replicates in models.items():
+        m = replicates[0]
+        for t in m.targets:
+            if m.task == "classification" and (name, t) in calibrations:
+                raise InputError(
+                    f"model '{name}' ({m.path}) classifies '{t}': intervals are for regression targets; "
+                    "a classification entry takes no interval_level"
+                )
+            if m.task == "regression" and (name, t) not in calibrations:
+                raise InputError(f"no interval calibration of model '{name}', target '{t}' ({m.path})")
+
+
+def prediction_columns(models, intervals=False, similarity=False):
+    """Output columns after ``id``, ``input_smiles``, ``smiles``: ``similarity``, ``nearest_id`` (with
+    ``similarity``), then ``<name>/<target>`` (+ ``/std`` for replicates, + ``/lower``, ``/upper`` for regression
+    with ``intervals``)."""
+    columns = ["similarity", "nearest_id"] if similarity else []
+    for name, replicates in models.items():
+        bounds = intervals and replicates[0].task == "regression"
         for t in replicates[0].targets:
             columns += [f"{name}/{t}"] + ([f"{name}/{t}/std"] if len(replicates) > 1 else [])
+            columns += [f"{name}/{t}/lower", f"{name}/{t}/upper"] if bounds else []
     return columns
 
 
 def iter_predictions(
-    source, smiles_column, id_column, models, chunk_size=10_000, processes=None, key="source", id_required=True
+    source,
+    smiles_column,
+    id_column,
+    models,
+    chunk_size=10_000,
+    processes=None,
+    key="source",
+    id_required=True,
+    calibrations=None,
+    training=None,
 ):
     """Predict a library chunk by chunk: yields ``(predictions, rejected)`` tables per chunk.
 
     ``models``: ``{name: [MoleculeModel, ...]}``, several files of one name being replicates. ``predictions``
     has ``id``, ``input_smiles``, ``smiles`` (canonical, standardised) and :func:`prediction_columns`: the
-    value or probability of class 1, averaged over replicates, with their standard deviation (ddof 1).
+    value or probability of class 1, averaged over replicates, with their standard deviation (ddof 1);
+    with ``calibrations`` (``{(name, target): Calibration}``, every regression model's) the conformal interval
+    ``lower``–``upper``; with ``training`` (a :class:`TrainingSet`) each molecule's highest Tanimoto
+    ``similarity`` to the training molecules and that molecule's id (``nearest_id``).
     ``rejected`` has ``id``, ``input_smiles``, ``reason``. Featurisation uses ``processes`` workers. Ids as in
     :func:`read_library_chunks`.
     """
     check_models(models)
+    if calibrations is not None:
+        check_calibrations(models, calibrations)
     standardizer = Standardizer(next(iter(models.values()))[0].standardize)
-    columns = prediction_columns(models)
+    columns = prediction_columns(models, calibrations is not None, training is not None)
     for ids, smiles in read_library_chunks(source, smiles_column, id_column, chunk_size, key, id_required):
         canonical, reasons = zip(*(_standardise(s, standardizer) for s in smiles))
         bad = np.array([r is not None for r in reasons])
@@ -318,8 +373,18 @@ def iter_predictions(
                 runs = np.stack([m.predict(features[kind]) for m in replicates])  # (R, M, T)
                 for i, t in enumerate(replicates[0].targets):
                     values[f"{name}/{t}"] = runs[:, :, i].mean(0)
-                    if len(replicates) > 1:
-                        values[f"{name}/{t}/std"] = runs[:, :, i].std(0, ddof=1)
+                    spread = runs[:, :, i].std(0, ddof=1) if len(replicates) > 1 else None
+                    if spread is not None:
+                        values[f"{name}/{t}/std"] = spread
+                    if calibrations is not None and replicates[0].task == "regression":
+                        half = calibrations[(name, t)].half_width(spread if spread is not None else np.zeros(len(kept)))
+                        values[f"{name}/{t}/lower"] = values[f"{name}/{t}"] - half
+                        values[f"{name}/{t}/upper"] = values[f"{name}/{t}"] + half
+            if training is not None:
+                if training.features not in features:
+                    features[training.features] = _featurize(training.features, list(kept), processes)
+                similarity, nearest = nearest_training(features[training.features], training.bits)
+                values |= {"similarity": similarity, "nearest_id": training.ids[nearest]}
         yield table.assign(**{c: values.get(c, np.zeros(0)) for c in columns}), rejected
 
 
@@ -334,13 +399,17 @@ def predict_library(
     processes=None,
     key="source",
     id_required=True,
+    calibrations=None,
+    training=None,
 ):
     """Write a library's predictions and rejected rows as TSV files (see :func:`iter_predictions`), atomically.
 
     Returns ``(n_predicted, n_rejected)``.
     """
     n_predicted = n_rejected = 0
-    chunks = iter_predictions(source, smiles_column, id_column, models, chunk_size, processes, key, id_required)
+    chunks = iter_predictions(
+        source, smiles_column, id_column, models, chunk_size, processes, key, id_required, calibrations, training
+    )
     with (
         atomic_write(predictions_path) as pred_tmp,
         atomic_write(rejected_path) as rej_tmp,

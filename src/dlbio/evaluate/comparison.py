@@ -24,6 +24,14 @@ def replicate_of(path):
     return int(Path(path).parent.name.removeprefix("rep"))
 
 
+def by_model(paths):
+    """``{model: [its result files]}`` of result files ``.../<model>/rep<r>/<file>``, in their order."""
+    models = {}
+    for path in paths:
+        models.setdefault(Path(path).parent.parent.name, []).append(path)
+    return models
+
+
 def replicate_metrics(metrics_paths, metrics):
     """Long table: one row per (model, replicate) with the headline ``metrics``."""
     rows = [{"replicate": replicate_of(p)} | read_json(p) for p in metrics_paths]

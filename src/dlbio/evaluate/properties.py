@@ -84,15 +84,22 @@ def evaluate_property_predictions(table, y, pred, targets, task, model, metrics_
 
 
 
+def read_replicates(prediction_paths, targets, same_split=True):
+    """The ``predictions.tsv`` of a model's replicates: ``(tables, predictions (R, M, T))``. The replicates must
+    have predicted the same molecules (in the same order) and, with ``same_split``, on the same split."""
+    tables = [pd.read_csv(p, sep="\t", dtype={"id": str, "split": str}) for p in prediction_paths]
+    keys = ["id", "split"] if same_split else ["id"]
+    if any(not t[keys].equals(tables[0][keys]) for t in tables[1:]):
+        raise ValueError(f"{prediction_paths}: replicates predicted different molecules or splits")
+    return tables, np.stack([t[[f"predicted_{t}" for t in targets]].to_numpy(float) for t in tables])
+
+
 def ensemble_metrics(prediction_paths, targets, task):
     """Replicates as one ensemble: headline metrics of the mean prediction on the test molecules, and the mean over
     test molecules of the replicates' standard deviation (``uncertainty``). The replicates must share molecules
     and split."""
-    tables = [pd.read_csv(p, sep="\t", dtype={"id": str, "split": str}) for p in prediction_paths]
+    tables, stacked = read_replicates(prediction_paths, targets)
     first = tables[0]
-    if any(not t[["id", "split"]].equals(first[["id", "split"]]) for t in tables[1:]):
-        raise ValueError(f"{prediction_paths}: replicates predicted different molecules or splits; no ensemble")
-    stacked = np.stack([t[[f"predicted_{t}" for t in targets]].to_numpy(float) for t in tables])  # (R, M, T)
     y = first[list(targets)].to_numpy(float)
     test, train = (first["split"] == "test").to_numpy(), (first["split"] == "train").to_numpy()
     metrics = property_metrics(y[test], stacked.mean(0)[test], targets, task, np.nanmean(y[train], axis=0))
