@@ -114,3 +114,16 @@ def replicate_settings(section):
         return {"index": index, "seed": entry["seed"] + index, "split": split}
 
     return params
+
+
+def motif_algorithm(wildcards):
+    """The experiment's entry with only this job's algorithm and its set overrides, keys sorted, so that tuning
+    one algorithm reruns only its job (null overrides, the schema's defaults, change nothing; the order of the
+    keys in a config file neither).
+    """
+    entry = config["motifs"][wildcards.experiment]
+    overrides = entry["algorithms"][wildcards.algorithm]
+    algorithm = {k: v for k, v in overrides.items() if v is not None}
+    return dict(
+        sorted((entry | {"algorithms": {wildcards.algorithm: algorithm}}).items())
+    )

@@ -1,4 +1,37 @@
+rule motifs_train:
+    output:
+        row="results/motifs/{experiment}/{algorithm}/counts.json",
+    log:
+        "logs/motifs/{experiment}/{algorithm}.log",
+    benchmark:
+        "results/motifs/{experiment}/{algorithm}/benchmark.tsv"
+    wildcard_constraints:
+        experiment="[^/]+",
+        algorithm="[^/]+",
+    # the longest independent jobs: they start first, one per algorithm, in one thread each (counts do not
+    # depend on --cores)
+    priority: 1
+    conda:
+        "../envs/images.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    params:
+        entry=motif_algorithm,
+        device=config["device"],
+    script:
+        "../scripts/motifs_train.py"
+
+
 rule motifs_experiment:
+    input:
+        rows=lambda wildcards: expand(
+            rules.motifs_train.output.row,
+            experiment=wildcards.experiment,
+            algorithm=config["motifs"][wildcards.experiment]["algorithms"],
+        ),
     output:
         table=report(
             "results/motifs/{experiment}/counts.tsv",
@@ -18,22 +51,15 @@ rule motifs_experiment:
         ),
     log:
         "logs/motifs/{experiment}/experiment.log",
-    benchmark:
-        "results/motifs/{experiment}/benchmark.tsv"
     wildcard_constraints:
         experiment="[^/]+",
-    # the longest independent job: it starts first, in one thread (counts do not depend on --cores)
-    priority: 1
     conda:
         "../envs/images.yaml"
-    threads: 1
-    resources:
-        gpu=1,
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        entry=lambda wildcards: config["motifs"][wildcards.experiment],
-        device=config["device"],
+        entry=entry_keys("motifs", "experiment", "modes", "n_train", "length", "seed"),
+        algorithms=lambda wildcards: list(
+            config["motifs"][wildcards.experiment]["algorithms"]
+        ),
     script:
         "../scripts/motifs_experiment.py"
 

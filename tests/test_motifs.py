@@ -1,6 +1,7 @@
 """The seeds' motif mode-collapse experiment: sequences, counting, the 1-D GAN, the workflow rule."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -221,6 +222,16 @@ def test_workflow_writes_the_counts_table_json_and_figure(tmp_path):
     assert counts["motif_A"] == "0011" and counts["gan/n_any"] == table["n_any"][1]
     assert (out / "proportions.png").stat().st_size > 10_000
     assert "wgan-gp: " in (tmp_path / "logs/motifs/tiny/experiment.log").read_text()
+    assert "tiny: wgan-gp, " in (tmp_path / "logs/motifs/tiny/wgan-gp.log").read_text()
+    experiment["algorithms"] = {"gan": {}, "wgan-gp": {"lr": 5e-4}}  # one algorithm tuned: only its job and the table
+    result = snakemake(tmp_path, {"motifs": {"tiny": experiment}}, "--dry-run", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout + result.stderr, re.M))
+    assert {rule: n for rule, n in planned.items() if rule not in ("all", "total")} == {
+        "motifs_train": "1",
+        "motifs_experiment": "1",
+        "summary": "1",
+    }
 
 
 @pytest.mark.parametrize(

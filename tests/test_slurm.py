@@ -144,7 +144,7 @@ def test_with_lscratch_a_gpu_job_asks_gpus_beside_the_scratch_gres(cluster, tmp_
     target = "results/motifs/tiny/counts.tsv"
     result, jobs = on_slurm(tmp_path / "run", {"motifs": {"tiny": experiment}}, target, env={"DLBIO_LSCRATCH_GB": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
-    job = jobs.set_index("rule").loc["motifs_experiment"]
+    job = jobs.set_index("rule").loc["motifs_train"]
     assert job["State"] == "COMPLETED" and job["Partition"] == "gpu"
     assert "gres/gpu=1" in job["AllocTRES"] and "gres/lscratch=2" in job["AllocTRES"]
     assert f"--gpus={GPU_MODEL}:1" in job["SubmitLine"] and "--gres=lscratch:2" in job["SubmitLine"]

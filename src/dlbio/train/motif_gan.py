@@ -153,22 +153,34 @@ def count_row(sequences, motifs, training=None):
     return row
 
 
-def run_experiment(name, experiment, device):
-    """Train every configured algorithm; returns the counts table (a ``training`` row, then one per algorithm)."""
-    motifs = [mode["motif"] for mode in experiment["modes"]]
+def training_row(experiment):
+    """The training set's row: the experiment's sequences counted (they are regenerated from its seed)."""
     sequences, _ = make_sequences(experiment["modes"], experiment["n_train"], experiment["length"], experiment["seed"])
-    rows = {"training": count_row(sequences, motifs)}
-    for algorithm in experiment["algorithms"]:
-        log.info(
-            "%s: %s, %d critic-only steps, then %d generator steps",
-            name,
-            algorithm,
-            experiment["critic_pretrain"],
-            experiment["iterations"],
-        )
-        generator, _ = train_motif_gan(sequences, algorithm, experiment, device)
-        generated = sample_sequences(generator, experiment["n_generated"], experiment["seed"] + 1, device)
-        rows[algorithm] = count_row(generated, motifs, rows["training"])
+    return sequences, count_row(sequences, [mode["motif"] for mode in experiment["modes"]])
+
+
+def run_algorithm(name, algorithm, experiment, device):
+    """Train one configured algorithm, sample ``n_generated`` sequences, count them: its row of the table.
+
+    Each algorithm starts from the experiment's seed, so an algorithm's row is the same whether it
+    runs alone (one job per algorithm in the workflow) or after the others.
+    """
+    sequences, training = training_row(experiment)
+    log.info(
+        "%s: %s, %d critic-only steps, then %d generator steps",
+        name,
+        algorithm,
+        experiment["critic_pretrain"],
+        experiment["iterations"],
+    )
+    generator, _ = train_motif_gan(sequences, algorithm, experiment, device)
+    generated = sample_sequences(generator, experiment["n_generated"], experiment["seed"] + 1, device)
+    return count_row(generated, [mode["motif"] for mode in experiment["modes"]], training)
+
+
+def experiment_table(name, experiment, rows):
+    """The counts table: the ``training`` row, then ``rows`` (``{algorithm: row}``) in their order."""
+    rows = {"training": training_row(experiment)[1]} | rows
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("algorithm").reset_index()
     table.insert(0, "experiment", name)
     return table
