@@ -76,10 +76,10 @@ def prepare(n_reference, genes, folder):
     save_reference(reference, folder / "reference.npz")
     graph = Data(**tensors)
     model, _ = fit_node_classifier("gcn", graph, GNN, torch.device("cpu"), SEED)
-    save_node_classifier(model, "gcn", GNN, folder / "gcn.pt")
+    save_node_classifier(model, "gcn", GNN, folder / "gcn.pt", 1.0)  # temperature 1: this measures speed
     train = tensors["train_mask"].numpy()
     save_logistic(fit_logistic(tensors["x"].numpy()[train], tensors["y"].numpy()[train], 1.0, 1000, SEED),
-                  folder / "logreg.npz")  # fmt: skip
+                  folder / "logreg.npz", 1.0)  # fmt: skip
     ref = sc.read_h5ad(folder / "reference.h5ad")
     ref = ref[:, reference["genes"]].copy()
     sc.pp.normalize_total(ref, target_sum=PREPROCESS["target_sum"])

@@ -163,6 +163,7 @@ rule cells_baseline:
 rule cells_compare:
     input:
         metrics=replicate_results("cells", "metrics.json"),
+        predictions=replicate_results("cells", "predictions.tsv"),
     output:
         table=report(
             "results/cells/{dataset}/comparison.tsv",
@@ -177,6 +178,13 @@ rule cells_compare:
             category="Single cells",
             subcategory="{dataset}",
             labels={"model": "all", "figure": "comparison"},
+        ),
+        reliability=report(
+            "results/cells/{dataset}/reliability.png",
+            caption="captions/cells_reliability.rst",
+            category="Single cells",
+            subcategory="{dataset}",
+            labels={"model": "all", "figure": "reliability diagram"},
         ),
         headline="results/cells/{dataset}/headline.tsv",
     log:

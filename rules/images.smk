@@ -111,6 +111,13 @@ rule images_classifier:
             subcategory="{dataset}",
             labels={"figure": "tile classifier confusion matrix"},
         ),
+        reliability=report(
+            "results/images/{dataset}/classifier/reliability.png",
+            caption="captions/images_reliability.rst",
+            category="Microscopy",
+            subcategory="{dataset}",
+            labels={"figure": "tile classifier reliability diagram"},
+        ),
     log:
         "logs/images/{dataset}/classifier.log",
     conda:
@@ -153,7 +160,9 @@ rule images_classify:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
-        entry=entry_keys("images", "dataset", "channels", "size", "fit", "intensity"),
+        entry=entry_keys(
+            "images", "dataset", "channels", "size", "fit", "intensity", "set_level"
+        ),
         images=lambda wildcards: config["images"][wildcards.dataset]["classify"][
             wildcards.set
         ],

@@ -219,6 +219,41 @@ declare_results(
 )
 
 
+rule molecules_reliability:
+    input:
+        predictions=replicate_results("molecules", "predictions.tsv"),
+    output:
+        report(
+            "results/molecules/{dataset}/reliability.png",
+            caption="captions/molecules_reliability.rst",
+            category="Molecules",
+            subcategory="{dataset}",
+            labels={"model": "all", "figure": "reliability diagram"},
+        ),
+    log:
+        "logs/molecules/{dataset}/reliability.log",
+    conda:
+        "../envs/molecules.yaml"
+    threads: 1
+    resources:
+        quick=1,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
+    params:
+        entry=entry_keys("molecules", "dataset", "targets"),
+    script:
+        "../scripts/molecules_reliability.py"
+
+
+declare_results(
+    [
+        f"results/molecules/{dataset}/reliability.png"
+        for dataset, entry in config["molecules"].items()
+        if entry["task"] == "classification"
+    ]
+)
+
+
 rule molecules_predict:
     input:
         unpack(replicate_models("molecules")),
@@ -243,7 +278,12 @@ rule molecules_predict:
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
         entry=entry_keys(
-            "molecules", "dataset", "predict_chunk_size", "resplit", "baseline"
+            "molecules",
+            "dataset",
+            "predict_chunk_size",
+            "resplit",
+            "baseline",
+            "set_level",
         ),
         models=lambda wildcards: config["molecules"][wildcards.dataset]["models"]
         + [MOLECULE_BASELINE],

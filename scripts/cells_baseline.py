@@ -1,4 +1,4 @@
-"""Logistic regression (one replicate) on the same PCs and split as the GNNs."""
+"""Logistic regression (one replicate) on the same PCs and split as the GNNs, calibrated on the validation cells."""
 
 from dlbio.data.cells import load_cell_graph, replicate_split
 from dlbio.evaluate.classification import evaluate_predictions
@@ -10,5 +10,6 @@ out, params, name = snakemake.output, snakemake.params, snakemake.wildcards.mode
 data, cells, classes = replicate_split(*load_cell_graph(snakemake.input.graph, snakemake.input.cells), params.replicate)
 x, y, train = data.x.numpy(), data.y.numpy(), data.train_mask.numpy()
 model = fit_logistic(x[train], y[train], seed=params.replicate["seed"], **params.baseline)
-save_logistic(model, out.model)
-evaluate_predictions(cells, model.predict_proba(x), classes, name, out.metrics, out.predictions, out.confusion)
+proba = model.predict_proba(x)
+_, calibration = evaluate_predictions(cells, proba, classes, name, out.metrics, out.predictions, out.confusion)
+save_logistic(model, out.model, calibration.temperature)

@@ -1,4 +1,5 @@
-"""Train one GNN node classifier (one replicate) on a prepared cell graph and evaluate it on the test cells."""
+"""Train one GNN node classifier (one replicate) on a prepared cell graph, calibrate it on the validation cells and
+evaluate it on the test cells."""
 
 import torch
 
@@ -15,7 +16,7 @@ data, cells, classes = replicate_split(*load_cell_graph(snakemake.input.graph, s
 device = resolve_device(params.device)
 model, history = fit_node_classifier(arch, data, params.gnn, device, params.replicate["seed"])
 history.to_csv(out.history, sep="\t", index=False)
-save_node_classifier(model, arch, params.gnn, out.model)
 proba, hidden = predict_nodes(model, data, device)
-predicted = evaluate_predictions(cells, proba, classes, arch, out.metrics, out.predictions, out.confusion)
-plot_embedding(hidden, cells["label"].to_numpy(), predicted, out.embedding, arch)
+table, calibration = evaluate_predictions(cells, proba, classes, arch, out.metrics, out.predictions, out.confusion)
+save_node_classifier(model, arch, params.gnn, out.model, calibration.temperature)
+plot_embedding(hidden, cells["label"].to_numpy(), table["predicted"].to_numpy(), out.embedding, arch)

@@ -1,4 +1,5 @@
-"""Class and confidence of new images (a folder, a manifest or a split of the dataset) by its tile classifier."""
+"""Class, calibrated confidence and conformal prediction set of new images (a folder, a manifest or a split of the
+dataset) by its tile classifier."""
 
 import pandas as pd
 import torch
@@ -21,6 +22,7 @@ table = classify_images(
     snakemake.input.classifier,
     snakemake.params.entry,
     device,
+    snakemake.params.entry["set_level"],
     threads=snakemake.threads,
     key_prefix=f"images.{dataset}.",
 )

@@ -1,4 +1,5 @@
-"""Morgan fingerprints + random forest (one replicate) on the same split as the molecule GNNs."""
+"""Morgan fingerprints + random forest (one replicate) on the same split as the molecule GNNs (a classifier
+calibrated on the validation molecules)."""
 
 from dlbio.apply.molecules import save_fingerprint_forest
 from dlbio.data.molecules import load_molecule_dataset, replicate_split
@@ -14,6 +15,8 @@ table = replicate_split(table, y, replicate, targets, task)
 fingerprints = morgan_fingerprints(table["smiles"], fp["radius"], fp["n_bits"])
 train = (table["split"] == "train").to_numpy()
 forests = fit_forests(fingerprints, y, train, task, fp["n_estimators"], replicate["seed"], snakemake.threads)
-save_fingerprint_forest(out.model, forests, fp, task, targets, entry["standardize"])
 pred = predict_forests(forests, fingerprints)
-evaluate_property_predictions(table, y, pred, targets, task, name, out.metrics, out.predictions, out.figure)
+_, calibrations = evaluate_property_predictions(
+    table, y, pred, targets, task, name, out.metrics, out.predictions, out.figure
+)
+save_fingerprint_forest(out.model, forests, fp, task, targets, entry["standardize"], calibrations)

@@ -5,6 +5,7 @@ the test error against the similarity to the training molecules; the dataset's h
 import pandas as pd
 
 from dlbio.evaluate.applicability import error_by_similarity, held_out_errors, plot_applicability
+from dlbio.evaluate.calibration import ECE_METRICS
 from dlbio.evaluate.comparison import by_model, compare_models, plot_comparison
 from dlbio.evaluate.molecule_intervals import comparison_columns
 from dlbio.evaluate.properties import HEADLINE, ensemble_rows, read_replicates
@@ -16,7 +17,8 @@ log_to(snakemake.log[0])
 out, name, entry = snakemake.output, snakemake.wildcards.dataset, snakemake.params.entry
 targets, metrics = entry["targets"], HEADLINE[entry["task"]]
 predictions = by_model(snakemake.input.predictions)
-table = compare_models(snakemake.input.metrics, MOLECULE_BASELINE, metrics)
+compared = metrics + ECE_METRICS if entry["task"] == "classification" else metrics
+table = compare_models(snakemake.input.metrics, MOLECULE_BASELINE, compared)
 if table["n_replicates"].min() > 1 and not entry["resplit"]:
     table = pd.concat([table, ensemble_rows(predictions, MOLECULE_BASELINE, targets, entry["task"])])
 if "intervals" in snakemake.input.keys():

@@ -1,5 +1,6 @@
 """Predict a library with every kept model of a molecules entry (several replicates: mean and standard deviation),
-with conformal intervals where calibrated and each molecule's nearest training molecule."""
+with conformal intervals where calibrated, classifiers' conformal prediction sets and each molecule's nearest training
+molecule."""
 
 import torch
 
@@ -36,4 +37,5 @@ predict_library(
     library["id_required"],
     calibrations,
     training,
+    entry["set_level"],
 )

@@ -1,4 +1,5 @@
-"""Train one molecule GNN (one replicate) on a prepared dataset and evaluate it on the test molecules."""
+"""Train one molecule GNN (one replicate) on a prepared dataset, calibrate a classifier on the validation molecules
+and evaluate it on the test molecules."""
 
 import torch
 
@@ -18,6 +19,10 @@ table = replicate_split(table, y, replicate, targets, task)
 device = resolve_device(snakemake.params.device)
 model, scaler, history = fit_molecule_model(arch, graphs, table["split"], task, entry["gnn"], device, replicate["seed"])
 history.to_csv(out.history, sep="\t", index=False)
-save_molecule_model(out.model, model, scaler, arch, entry["gnn"], task, targets, entry["standardize"])
 pred = predict_molecules(model, graphs, scaler, task, device)
-evaluate_property_predictions(table, y, pred, targets, task, arch, out.metrics, out.predictions, out.figure)
+_, calibrations = evaluate_property_predictions(
+    table, y, pred, targets, task, arch, out.metrics, out.predictions, out.figure
+)
+save_molecule_model(
+    out.model, model, scaler, arch, entry["gnn"], task, targets, entry["standardize"], calibrations
+)

@@ -12,6 +12,7 @@ from PIL import Image
 from dlbio.apply.images import classify_images, export_generated, list_new_images
 from dlbio.data.tiles import build_tile_store, list_images, read_image
 from dlbio.errors import InputError
+from dlbio.evaluate.calibration import ProbabilityCalibration
 from dlbio.train.gan import GANTrainer, load_generator, sample_tiles
 from dlbio.train.tile_classifier import (
     fit_tile_classifier,
@@ -52,10 +53,13 @@ def write_pngs(images, labels, folder):
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
+    """A classifier file, calibrated on validation tiles of its own."""
     images, labels = toy_tiles(20, seed=0)
     model = fit_tile_classifier(images, labels, 2, PARAMS, CPU, seed=0)
+    val_images, val_labels = toy_tiles(10, seed=3)
+    calibration = ProbabilityCalibration.fit(predict_tiles(model, val_images, CPU), val_labels)
     path = tmp_path_factory.mktemp("classifier") / "model.pt"
-    save_tile_classifier(model, path, CLASSES)
+    save_tile_classifier(model, path, CLASSES, calibration)
     return path
 
 
@@ -69,19 +73,34 @@ def new_tiles(tmp_path_factory):
 def test_saved_classifier_loads_with_weights_only(classifier):
     saved = torch.load(classifier, weights_only=True)
     assert saved["format"] == "dlbio.tile_classifier" and saved["classes"] == CLASSES
-    model, classes = read_tile_classifier(classifier, CPU)
+    model, classes, (temperature, scores) = read_tile_classifier(classifier, CPU)
     assert classes == CLASSES and model.hyperparameters()["size"] == list(SIZE)
+    assert temperature == saved["temperature"] > 0 and scores.shape == (20,) and np.all((scores >= 0) & (scores <= 1))
 
 
 def test_folder_is_classified_as_the_model_sees_its_tiles(classifier, new_tiles):
     images, labels, paths, folder = new_tiles
     assert list_new_images(folder) == sorted(paths)
-    table = classify_images(paths, classifier, READING, CPU, batch_size=5, chunk_size=4, threads=2)
-    proba = predict_tiles(load_tile_classifier(classifier, CPU), images, CPU)
+    table = classify_images(paths, classifier, READING, CPU, 0.9, batch_size=5, chunk_size=4, threads=2)
+    model, _, saved = read_tile_classifier(classifier, CPU)
+    calibration = ProbabilityCalibration(*saved)
+    proba = calibration.probabilities(predict_tiles(model, images, CPU))
     assert table["path"].tolist() == paths
     assert table["class"].tolist() == [CLASSES[k] for k in proba.argmax(1)]
     np.testing.assert_allclose(table["confidence"], proba.max(1), rtol=1e-6)
     assert (table["class"] == np.array(CLASSES)[labels]).mean() >= 0.9
+    members = calibration.sets(proba, 0.9)
+    expected = ["|".join(np.array(CLASSES)[row]) for row in members]
+    assert table["prediction_set"].tolist() == expected
+    assert np.mean([CLASSES[y] in s.split("|") for y, s in zip(labels, table["prediction_set"])]) >= 0.9
+    wide = classify_images(paths, classifier, READING, CPU, 0.999)  # more than the 20 validation tiles can give
+    assert (wide["prediction_set"] == "green|red").all()
+
+
+@pytest.mark.parametrize("level", [0, 1, 1.2])
+def test_a_level_outside_zero_one_is_named(classifier, new_tiles, level):
+    with pytest.raises(InputError, match=r"'images\.new\.set_level' = .* strictly between 0 and 1"):
+        classify_images(new_tiles[2], classifier, READING, CPU, level, key_prefix="images.new.")
 
 
 def test_manifest_and_minmax_read_as_in_training(classifier, new_tiles):
@@ -91,9 +110,10 @@ def test_manifest_and_minmax_read_as_in_training(classifier, new_tiles):
     pd.DataFrame({"path": relative}).to_csv(manifest, sep="\t", index=False)
     assert list_new_images(manifest=manifest) == paths
     minmax = READING | {"intensity": "minmax"}
-    table = classify_images(list_new_images(manifest=manifest), classifier, minmax, CPU, chunk_size=5)
+    table = classify_images(list_new_images(manifest=manifest), classifier, minmax, CPU, 0.9, chunk_size=5)
     store, _ = build_tile_store(list_images(folder, None), [0, 1], SIZE, "crop", "minmax", 0.5, seed=0)
-    proba = predict_tiles(load_tile_classifier(classifier, CPU), store["images"], CPU)
+    model, _, saved = read_tile_classifier(classifier, CPU)
+    proba = ProbabilityCalibration(*saved).probabilities(predict_tiles(model, store["images"], CPU))
     order = np.argsort(store["paths"])
     np.testing.assert_allclose(table["confidence"], proba[order].max(1), rtol=1e-6)
 
@@ -101,13 +121,13 @@ def test_manifest_and_minmax_read_as_in_training(classifier, new_tiles):
 def test_shapes_that_do_not_fit_the_model_are_named(classifier, new_tiles, tmp_path):
     _, _, paths, _ = new_tiles
     with pytest.raises(InputError, match=r"'images\.new\.channels' = \[0\] selects 1 channel\(s\) but .* trained on 2"):
-        classify_images(paths, classifier, READING | {"channels": [0]}, CPU, key_prefix="images.new.")
+        classify_images(paths, classifier, READING | {"channels": [0]}, CPU, 0.9, key_prefix="images.new.")
     with pytest.raises(InputError, match=r"'size' = \[32, 32\] but the tile classifier .* \[16, 32\]"):
-        classify_images(paths, classifier, READING | {"size": [32, 32]}, CPU)
+        classify_images(paths, classifier, READING | {"size": [32, 32]}, CPU, 0.9)
     grey = tmp_path / "grey.png"
     Image.fromarray(np.zeros(SIZE, np.uint8)).save(grey)
     with pytest.raises(InputError, match=r"grey\.png' has 1 channel\(s\); channels \[0, 1\] need at least 2"):
-        classify_images([str(grey)], classifier, READING, CPU)
+        classify_images([str(grey)], classifier, READING, CPU, 0.9)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty' holds no .png/.tif/.tiff images"):
         list_new_images(tmp_path / "empty")

@@ -19,6 +19,7 @@ from dlbio.apply.molecules import (
 )
 from dlbio.data.molecules import featurize_many, prepare_molecules, read_molecule_table, to_data_list
 from dlbio.errors import InputError
+from dlbio.evaluate.calibration import calibrate_tasks, fit_tasks, two_class
 from dlbio.evaluate.conformal import Calibration
 from dlbio.models.registry import MOLECULE_MODELS
 from dlbio.train.fingerprint_baseline import fit_forests, morgan_fingerprints, predict_forests
@@ -51,7 +52,8 @@ def dataset():
 
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory):
-    """Model files of the training jobs and their predictions: two GNN replicates and a classification forest."""
+    """Model files of the training jobs and their predictions: two GNN replicates and a classification forest
+    (calibrated on the validation molecules, as its training job does)."""
     kept, graphs, split = dataset
     folder = tmp_path_factory.mktemp("models")
     files, predictions = {"gine": []}, {"gine": []}
@@ -61,11 +63,14 @@ def trained(dataset, tmp_path_factory):
         files["gine"].append(folder / f"gine_{seed}.pt")
         save_molecule_model(files["gine"][-1], model, scaler, "gine", PARAMS, "regression", ["Act"], STANDARDIZE)
     fingerprints = morgan_fingerprints(kept["smiles"], **FINGERPRINT)
-    active = (kept[["Act"]].to_numpy() >= 7).astype(float)
+    active = (kept[["Act"]].to_numpy() >= 5.6).astype(float)  # 44 of these 90 molecules
     forests = fit_forests(fingerprints, active, split == "train", "classification", n_estimators=10, seed=0)
-    predictions["fp_rf"] = [predict_forests(forests, fingerprints)]
+    calibrations = fit_tasks(predict_forests(forests, fingerprints), active, split == "val")
+    predictions["fp_rf"] = [calibrate_tasks(calibrations, predict_forests(forests, fingerprints))]
     files["fp_rf"] = [folder / "fp_rf.npz"]
-    save_fingerprint_forest(files["fp_rf"][0], forests, FINGERPRINT, "classification", ["active"], STANDARDIZE)
+    save_fingerprint_forest(
+        files["fp_rf"][0], forests, FINGERPRINT, "classification", ["active"], STANDARDIZE, calibrations
+    )
     return files, predictions
 
 
@@ -167,6 +172,31 @@ def test_regression_gets_intervals_and_every_molecule_its_nearest_training_molec
         list(iter_predictions(library, "smiles", "name", load(files), calibrations={}))
 
 
+def test_classifiers_get_calibrated_probabilities_and_conformal_sets(trained, library):
+    files, expected = trained
+    models = load(files)
+    forest = models["fp_rf"][0]
+    assert forest.calibrations[0].temperature != 1 and len(forest.calibrations[0].scores) == 18  # validation
+    (predicted, _), *_ = iter_predictions(library, "smiles", "name", models, 1000, set_level=0.8)
+    assert predicted.columns.tolist()[-2:] == ["fp_rf/active", "fp_rf/active/prediction_set"]
+    assert "gine/Act/prediction_set" not in predicted  # regression
+    p = expected["fp_rf"][0][:, 0]
+    members = forest.calibrations[0].sets(two_class(p), 0.8)
+    assert predicted["fp_rf/active/prediction_set"].fillna("").tolist() == [
+        "|".join(str(k) for k in (0, 1) if row[k]) for row in members
+    ]
+    assert set(predicted["fp_rf/active/prediction_set"].fillna("")) <= {"", "0", "1", "0|1"}
+    with pytest.raises(InputError, match=r"'molecules\.x\.set_level' = 1\.2: a conformal level must lie strictly"):
+        list(iter_predictions(library, "smiles", "name", models, key="molecules.x.predict", set_level=1.2))
+
+
+def test_a_classifier_is_saved_with_its_calibration(tmp_path):
+    y = np.array([[0.0], [1], [0], [1]])
+    forests = fit_forests(np.eye(4, dtype=np.uint8), y, np.ones(4, bool), "classification", 2, 0)
+    with pytest.raises(ValueError, match="a classification model is saved without calibrations"):
+        save_fingerprint_forest(tmp_path / "f.npz", forests, FINGERPRINT, "classification", ["y"], STANDARDIZE)
+
+
 def test_sdf_library_with_an_id_property(trained, dataset, tmp_path):
     files, expected = trained
     kept, _, _ = dataset
@@ -231,7 +261,7 @@ def test_other_model_files_are_refused_by_name(trained, tmp_path):
         load_molecule_model(gine, CPU, arch="mpnn")
     saved = torch.load(gine, weights_only=True)
     for change, message in (
-        ({"format_version": 0}, "format version 0; this dlbio reads version 1"),
+        ({"format_version": 0}, "format version 0; this dlbio reads version 2"),
         ({"featurization_version": 0}, "molecule features of version 0"),
         ({"arch": "mpnn"}, "the weights do not fit a 'mpnn' model"),
         ({"format": "dlbio.tile_classifier"}, "is not a dlbio molecule model"),

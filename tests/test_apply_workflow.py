@@ -1,6 +1,8 @@
 """Trained models applied to new data in one real Snakemake run: a molecule library predicted by every replicate
 model, new tiles labelled by the tile classifier, a GAN's tiles exported as image files."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,12 +123,17 @@ def test_libraries_with_their_own_column_names_are_predicted_alike(run):
 
 def test_held_out_tiles_get_the_classifiers_test_predictions(run):
     classified = pd.read_csv(run / "results/images/sim/classify/held_out/predictions.tsv", sep="\t")
-    assert list(classified.columns) == ["path", "class", "confidence"]
+    assert list(classified.columns) == ["path", "class", "confidence", "prediction_set"]
     trained = pd.read_csv(run / "results/images/sim/classifier/predictions.tsv", sep="\t")
     test = trained[trained["split"] == "test"].set_index("path").loc[classified["path"]]
     assert len(classified) == 12
     assert list(classified["class"]) == list(test["predicted"])
-    np.testing.assert_allclose(classified["confidence"], test["confidence"], atol=1e-3)
+    np.testing.assert_allclose(classified["confidence"], test["confidence"], atol=1e-3)  # both calibrated
+    assert (trained["split"] == "val").sum() == 6  # one of the 8 training tiles per class held out
+    assert (classified["prediction_set"] == "|".join(CLASSES)).all()  # 6 validation tiles < 9: every class at 0.9
+    metrics = json.loads((run / "results/images/sim/classifier/metrics.json").read_text())
+    assert metrics["temperature"] > 0 and 0 <= metrics["ece"] <= 1 and 0 <= metrics["ece_uncalibrated"] <= 1
+    assert (run / "results/images/sim/classifier/reliability.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_gan_tiles_are_exported_in_the_lin_layout_as_the_sampled_tiles(run):

@@ -5,12 +5,10 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from dlbio.errors import InputError
 from dlbio.evaluate.calibration import (
-    Calibration,
+    ProbabilityCalibration,
     binary_error,
     calibration_error,
-    check_level,
     plot_reliability,
     set_labels,
     temper,
@@ -31,7 +29,7 @@ def sampled(n=4000, k=4, sharpen=3.0, seed=0):
 def test_temperature_undoes_known_over_confidence_and_keeps_the_ranking():
     proba, labels = sampled()
     val, test = slice(0, 2000), slice(2000, None)
-    calibration = Calibration.fit(proba[val], labels[val])
+    calibration = ProbabilityCalibration.fit(proba[val], labels[val])
     calibrated = calibration.probabilities(proba[test])
     assert calibration.temperature == pytest.approx(3.0, rel=0.1)
     before, after = calibration_error(proba[test], labels[test]), calibration_error(calibrated, labels[test])
@@ -62,7 +60,7 @@ def test_temperature_lowers_ece_of_an_over_confident_trained_net():
     with torch.no_grad():
         proba = torch.softmax(net(torch.from_numpy(x)), 1).numpy()
     val, test = slice(200, 700), slice(700, None)
-    calibration = Calibration.fit(proba[val], y[val])
+    calibration = ProbabilityCalibration.fit(proba[val], y[val])
     calibrated = calibration.probabilities(proba[test])
     before, after = calibration_error(proba[test], y[test]), calibration_error(calibrated, y[test])
     assert calibration.temperature > 3 and before > 0.15
@@ -76,7 +74,7 @@ def test_binary_probabilities_and_a_forest_zero():
     assert np.allclose(temper(two_class(p), 1.0)[:, 1], p)
     hotter = temper(two_class(p), 2.0)[:, 1]
     assert np.all(np.diff(hotter) > 0) and 0 < hotter[0] < 0.01 and hotter[2] == pytest.approx(0.75)
-    assert Calibration.fit(np.zeros((0, 2)), []).temperature == 1.0
+    assert ProbabilityCalibration.fit(np.zeros((0, 2)), []).temperature == 1.0
 
 
 def test_binary_and_top_label_ece_agree_with_torchmetrics_multiclass():
@@ -89,7 +87,7 @@ def test_binary_and_top_label_ece_agree_with_torchmetrics_multiclass():
 def test_conformal_sets_cover_the_level_on_new_samples():
     proba, labels = sampled(n=6000, sharpen=1.0, seed=2)
     val, test = slice(0, 1000), slice(1000, None)
-    calibration = Calibration.fit(proba[val], labels[val])
+    calibration = ProbabilityCalibration.fit(proba[val], labels[val])
     for level in (0.8, 0.9, 0.95):
         members = calibration.sets(calibration.probabilities(proba[test]), level)
         coverage = members[np.arange(5000), labels[test]].mean()
@@ -98,22 +96,16 @@ def test_conformal_sets_cover_the_level_on_new_samples():
 
 
 def test_few_validation_samples_give_every_class():
-    calibration = Calibration(1.0, np.array([0.1, 0.2, 0.3]))
+    calibration = ProbabilityCalibration(1.0, np.array([0.1, 0.2, 0.3]))
     assert calibration.threshold(0.9) == 1.0  # ⌈4 · 0.9⌉ = 4 > 3 scores
     assert calibration.sets(np.array([[0.0, 1.0]]), 0.9).all()
     assert calibration.threshold(0.5) == 0.2  # ⌈4 · 0.5⌉ = 2nd smallest
     assert list(set_labels(np.array([[True, False, True], [False, False, False]]), ["a", "b", "c"])) == ["a|c", ""]
 
 
-@pytest.mark.parametrize("level", [0, 1, 1.5, -0.1])
-def test_a_level_outside_zero_one_names_the_key(level):
-    with pytest.raises(InputError, match=r"config key 'images\.lin\.conformal_level' = .*strictly between 0 and 1"):
-        check_level(level, "images.lin.conformal_level")
-
-
 def test_reliability_diagram_is_written(tmp_path):
     proba, labels = sampled(n=300, seed=3)
-    calibrated = Calibration.fit(proba, labels).probabilities(proba)
+    calibrated = ProbabilityCalibration.fit(proba, labels).probabilities(proba)
     raw_confidence, right = top_label(proba, labels)
     panels = {"net": (raw_confidence, top_label(calibrated, labels)[0], right), "empty": ([], [], [])}
     plot_reliability(panels, tmp_path / "reliability.png", "test")

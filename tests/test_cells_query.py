@@ -17,6 +17,7 @@ from dlbio.apply.cells import (
 )
 from dlbio.data.cell_reference import load_reference, save_reference
 from dlbio.errors import InputError
+from dlbio.evaluate.calibration import ProbabilityCalibration, temper
 from dlbio.models.cell_gnn import NodeClassifier
 from dlbio.models.registry import CELL_GNNS
 from dlbio.train.cell_baseline import fit_logistic, load_logistic, save_logistic
@@ -58,16 +59,21 @@ def trained(pbmc, tmp_path_factory):
     tensors, cells, reference, _ = prepare_cell_dataset("pbmc", cfg)
     save_reference(reference, tmp / "reference.npz")
     graph = Data(**tensors)
-    paths = {}
+    val, y = tensors["val_mask"].numpy(), tensors["y"].numpy()
+    paths, temperatures = {}, {}
     for arch in TRAINED:
         model, _ = fit_node_classifier(arch, graph, TRAIN, CPU, seed=0)
         paths[arch] = tmp / f"{arch}.pt"
-        save_node_classifier(model, arch, TRAIN, paths[arch])
+        temperatures[arch] = ProbabilityCalibration.fit(predict_nodes(model, graph, CPU)[0][val], y[val]).temperature
+        save_node_classifier(model, arch, TRAIN, paths[arch], temperatures[arch])
     train = tensors["train_mask"].numpy()
-    logistic = fit_logistic(tensors["x"].numpy()[train], tensors["y"].numpy()[train], C=1.0, max_iter=1000, seed=0)
+    logistic = fit_logistic(tensors["x"].numpy()[train], y[train], C=1.0, max_iter=1000, seed=0)
     paths["logreg"] = tmp / "logreg.npz"
-    save_logistic(logistic, paths["logreg"])
-    return {"tmp": tmp, "graph": graph, "reference": load_reference(tmp / "reference.npz"), "paths": paths}
+    val_proba = logistic.predict_proba(tensors["x"].numpy())[val]
+    temperatures["logreg"] = ProbabilityCalibration.fit(val_proba, y[val]).temperature
+    save_logistic(logistic, paths["logreg"], temperatures["logreg"])
+    reference = load_reference(tmp / "reference.npz")
+    return {"tmp": tmp, "graph": graph, "reference": reference, "paths": paths, "temperatures": temperatures}
 
 
 def reference_test_accuracy(model, graph):
@@ -86,7 +92,7 @@ def test_held_out_query_is_labelled_about_as_well_as_the_reference_test_cells(tr
         label_key="bulk_labels", unassigned_rate=0.0,
     )  # fmt: skip
     metrics = metrics.set_index("model")
-    for name, model in models.items():
+    for name, (model, _) in models.items():
         expected = reference_test_accuracy(model, trained["graph"])
         assert expected > 0.6
         assert metrics.loc[name, "accuracy"] == pytest.approx(expected, abs=0.1), name
@@ -106,6 +112,17 @@ def test_annotated_query_is_written_with_predictions_and_reference_pcs(trained, 
     assert back.obsm[QUERY_EMBEDDING].shape == (200, 30)
     assert list(back.obs["sage_prediction"].astype(str)) == list(table["predicted"])
     assert np.allclose(back.obs["sage_confidence"], table["confidence"], atol=1e-4)
+
+
+def test_query_confidences_are_calibrated_by_the_kept_temperature(trained):
+    models = load_models({"logreg": trained["paths"]["logreg"]}, trained["reference"])
+    (logistic, temperature), fitted = models["logreg"], trained["temperatures"]["logreg"]
+    assert temperature == fitted and abs(temperature - 1) > 0.05
+    query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized")
+    table, _ = annotate(query, trained["reference"], trained["graph"], models, "q", min_shared_fraction=0.5)
+    raw = logistic.predict_proba(query.obsm[QUERY_EMBEDDING])
+    np.testing.assert_allclose(table["confidence"], temper(raw, temperature).max(1), atol=1e-4)
+    assert not np.allclose(table["confidence"], raw.max(1), atol=1e-3)
 
 
 def test_a_query_cell_is_labelled_the_same_alone_or_with_others(trained):
@@ -154,13 +171,16 @@ def test_model_files_reload_to_identical_predictions(trained):
         path = trained["paths"][arch]
         saved = torch.load(path, weights_only=True)
         assert saved["arch"] == arch and saved["format"] == MODEL_FORMAT and saved["in_dim"] == 30
-        model = load_node_classifier(path, arch, 30, 10)
+        model, temperature = load_node_classifier(path, arch, 30, 10)
+        assert temperature == trained["temperatures"][arch] > 0
         rebuilt = NodeClassifier(arch, 30, 10, **GNN).eval()
         rebuilt.load_state_dict(saved["state_dict"])
         assert np.array_equal(predict_nodes(model, graph, CPU)[0], predict_nodes(rebuilt, graph, CPU)[0])
     train = graph.train_mask.numpy()
     fitted = fit_logistic(x[train], graph.y.numpy()[train], C=1.0, max_iter=1000, seed=0)
-    assert np.array_equal(load_logistic(trained["paths"]["logreg"], 30, 10).predict_proba(x), fitted.predict_proba(x))
+    loaded, temperature = load_logistic(trained["paths"]["logreg"], 30, 10)
+    assert np.array_equal(loaded.predict_proba(x), fitted.predict_proba(x))
+    assert temperature == trained["temperatures"]["logreg"]
 
 
 def test_model_file_of_another_architecture_or_format_is_refused(trained, tmp_path):

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlbio.evaluate.classification import HEADLINE, classification_metrics, evaluate_predictions
+from dlbio.evaluate.calibration import calibration_error
+from dlbio.evaluate.classification import HEADLINE, classification_metrics, evaluate_predictions, reliability_panels
 from dlbio.evaluate.comparison import compare_models
 from dlbio.io import write_json
 
@@ -22,18 +23,36 @@ def test_metrics_on_a_known_example():
     assert m["majority_rate"] == 0.5
 
 
-def test_evaluation_scores_test_cells_only(tmp_path):
-    cells = pd.DataFrame({"cell": list("pqrstu"), "label": list("aabbab"), "split": ["train"] * 3 + ["test"] * 3})
-    proba = np.array([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4], [0.6, 0.4]])
+def test_evaluation_calibrates_on_validation_and_scores_test_cells_only(tmp_path):
+    split = ["train"] * 3 + ["test"] * 3 + ["val"] * 4
+    cells = pd.DataFrame({"cell": list("pqrstuvwxy"), "label": list("aabbabaabb"), "split": split})
+    proba = np.array([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4], [0.6, 0.4]] + [[0.99, 0.01]] * 4)
     out = {k: tmp_path / f"{k}.{ext}" for k, ext in [("m", "json"), ("p", "tsv"), ("c", "png")]}
-    predicted = evaluate_predictions(cells, proba, np.array(["a", "b"]), "toy", out["m"], out["p"], out["c"])
-    assert list(predicted) == list("abbbaa")
+    table, calibration = evaluate_predictions(cells, proba, np.array(["a", "b"]), "toy", out["m"], out["p"], out["c"])
+    assert list(table["predicted"]) == list("abbbaa") + ["a"] * 4
+    assert calibration.temperature > 10  # validation: 0.99 for "a", right half the time
     metrics = json.loads(out["m"].read_text())
     assert metrics["model"] == "toy" and metrics["n_test"] == 3
     assert metrics["accuracy"] == pytest.approx(2 / 3)
-    table = pd.read_csv(out["p"], sep="\t")
-    assert list(table.columns) == ["cell", "label", "split", "predicted", "confidence"]
+    assert metrics["temperature"] == calibration.temperature
+    # test: b right at 0.7 (a bin of its own), a right and a wrong at 0.6 (one bin, half right)
+    assert metrics["ece_uncalibrated"] == pytest.approx(0.3 / 3 + 0.1 * 2 / 3, abs=1e-6)
+    assert metrics["ece"] == pytest.approx(calibration_error(calibration.probabilities(proba)[3:6], [1, 0, 1]))
+    written = pd.read_csv(out["p"], sep="\t")
+    assert list(written.columns) == ["cell", "label", "split", "predicted", "confidence", "confidence_uncalibrated"]
+    assert written["confidence_uncalibrated"].tolist() == proba.max(1).round(4).tolist()
+    np.testing.assert_allclose(written["confidence"], calibration.probabilities(proba).max(1), atol=1e-4)
     assert out["c"].stat().st_size > 0
+
+
+def test_reliability_panels_pool_the_test_cells_of_replicates():
+    rep = pd.DataFrame(
+        {"label": ["a", "b", "a"], "predicted": ["a", "a", "a"], "split": ["test", "test", "val"],
+         "confidence": [0.6, 0.7, 0.8], "confidence_uncalibrated": [0.9, 0.95, 0.99]}
+    )  # fmt: skip
+    raw, calibrated, right = reliability_panels({"gcn": [rep, rep]})["gcn"]
+    assert raw.tolist() == [0.9, 0.95] * 2 and calibrated.tolist() == [0.6, 0.7] * 2
+    assert right.tolist() == [True, False] * 2
 
 
 def test_comparison_pairs_replicates_with_the_baseline(tmp_path):

@@ -137,6 +137,22 @@ def test_interval_levels_default_by_task_and_are_checked():
             config(molecules={"r": regression | {"interval_level": level}})
 
 
+def test_set_levels_default_by_task_and_are_checked():
+    regression, classification = MOLECULES, MOLECULES | {"task": "classification"}
+    cfg = config(molecules={"r": dict(regression), "c": dict(classification)})
+    assert cfg["molecules"]["c"]["set_level"] == 0.9 and cfg["molecules"]["r"]["set_level"] is None
+    fails(
+        config(molecules={"r": regression | {"set_level": 0.8}}),
+        "'molecules.r.set_level' = 0.8: prediction sets are for classification and this entry's task is regression",
+    )
+    for level in (0, 1, 1.5):
+        message = r"(?s)(less|greater) than or equal to the (min|max)imum.*\['c'\]\['set_level'\]"
+        with pytest.raises(Exception, match=message):
+            config(molecules={"c": classification | {"set_level": level}})
+    with pytest.raises(Exception, match=r"(?s)less than or equal to the minimum.*\['lin'\]\['set_level'\]"):
+        config(images={"lin": {"set_level": 0}})
+
+
 def test_report_arguments_drop_the_report_option():
     assert report_arguments(["--cores", "2"]) is None
     assert report_arguments(["--report", "r.html", "--cores", "2"]) == ["--cores", "2"]

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from dlbio.data.molecules.reading import read_molecule_table
 from helpers import snakemake
@@ -50,6 +51,7 @@ def run(tmp_path_factory, table_csv):
                 threshold=7.0,
                 models=["gine"],
                 split={"method": "stratified", "val": 0.15, "test": 0.15},
+                predict=[str(table_csv)],
             ),
         }
     }
@@ -104,6 +106,29 @@ def test_classification_variant_reports_auc(run):
     predictions = pd.read_csv(run / "results/molecules/active/gine/rep0/predictions.tsv", sep="\t")
     assert set(predictions["pIC50"].dropna()) <= {0.0, 1.0}
     assert predictions["predicted_pIC50"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("model", ["gine", "fp_rf"])
+def test_classifiers_are_calibrated_on_validation_molecules_without_changing_their_ranking(run, model):
+    m = metrics(run, "active", model)
+    assert m["temperature/pIC50"] > 0 and 0 <= m["ece/pIC50"] <= 1 and m["ece"] == m["ece/pIC50"]
+    predictions = pd.read_csv(run / f"results/molecules/active/{model}/rep0/predictions.tsv", sep="\t")
+    test = predictions[predictions["split"] == "test"]
+    assert roc_auc_score(test["pIC50"], test["predicted_pIC50_uncalibrated"]) == pytest.approx(m["roc_auc"], abs=1e-3)
+    table = pd.read_csv(run / "results/molecules/active/comparison.tsv", sep="\t").set_index("model")
+    assert table.loc[model, "ece_mean"] == pytest.approx(m["ece"], abs=1e-4)
+    assert (run / "results/molecules/active/reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_classified_library_gets_conformal_prediction_sets(run):
+    library = pd.read_csv(run / "results/molecules/active/predict/table/predictions.tsv", sep="\t", dtype=str)
+    molecules = pd.read_csv(run / "results/molecules/active/molecules.tsv", sep="\t", dtype=str).set_index("id")
+    test = library[library["id"].map(molecules["split"]) == "test"]
+    labels = test["id"].map(molecules["pIC50"]).astype(float).astype(int).astype(str)
+    for model in ("gine", "fp_rf"):
+        sets = test[f"{model}/pIC50/prediction_set"].fillna("")
+        assert set(sets) <= {"", "0", "1", "0|1"}
+        assert np.mean([label in s.split("|") for label, s in zip(labels, sets)]) >= 0.75  # level 0.9, 45 molecules
 
 
 def test_too_many_rejections_fail_and_keep_the_reasons(tmp_path, table_csv):

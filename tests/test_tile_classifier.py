@@ -5,11 +5,14 @@ import pytest
 import torch
 
 from dlbio.errors import InputError
+from dlbio.evaluate.calibration import ProbabilityCalibration
 from dlbio.train.tile_classifier import (
     balanced_class_weights,
     fit_tile_classifier,
+    hold_out_validation,
     load_tile_classifier,
     predict_tiles,
+    read_tile_classifier,
     save_tile_classifier,
     tile_features,
 )
@@ -47,7 +50,9 @@ def test_deterministic_for_a_seed():
 
 def test_save_load_round_trip(trained, tmp_path):
     path = tmp_path / "classifier.pt"
-    save_tile_classifier(trained, path)
+    save_tile_classifier(trained, path, None, ProbabilityCalibration(1.7, np.array([0.25, 0.5])))
+    _, classes, (temperature, scores) = read_tile_classifier(path, CPU)
+    assert classes == ["0", "1", "2"] and temperature == 1.7 and scores.tolist() == [0.25, 0.5]
     loaded = load_tile_classifier(path, CPU)
     images, _ = toy_tiles(10, seed=2)
     np.testing.assert_array_equal(predict_tiles(loaded, images, CPU), predict_tiles(trained, images, CPU))
@@ -59,6 +64,20 @@ def test_any_tile_size():
     images, labels = toy_tiles(4, seed=0, size=(48, 80))
     model = fit_tile_classifier(images, labels, 3, PARAMS | {"epochs": 1}, CPU, seed=0)
     assert predict_tiles(model, images, CPU).shape == (12, 3)
+
+
+def test_validation_tiles_are_held_out_of_training_per_class():
+    labels = np.repeat([0, 1, 2], [30, 12, 6])
+    split = np.where(np.arange(48) % 6 == 0, "test", "train")
+    held = hold_out_validation(labels, split, 0.1, seed=0, key="evaluation.classifier.val_fraction")
+    assert np.array_equal(held == "test", split == "test")  # the test tiles stay
+    val = held == "val"
+    assert val.sum() == 4 and set(labels[val]) == {0, 1, 2}  # 10% of 40 training tiles, every class
+    assert np.array_equal(held, hold_out_validation(labels, split, 0.1, 0, "k"))
+    assert not np.array_equal(held, hold_out_validation(labels, split, 0.1, 1, "k"))
+    lonely = np.where(np.arange(48) == 47, "train", np.where(labels == 2, "test", split))
+    with pytest.raises(InputError, match=r"'evaluation\.classifier\.val_fraction': classes '2' \(1\) have fewer"):
+        hold_out_validation(labels, lonely, 0.1, 0, "evaluation.classifier.val_fraction")
 
 
 def test_class_weights_balance_an_imbalanced_set():

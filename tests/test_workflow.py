@@ -86,7 +86,20 @@ def test_per_model_outputs(run, model):
     for figure in ("confusion.png", "embedding.png"):
         assert (out / figure).read_bytes()[:4] == b"\x89PNG"
     saved = torch.load(out / "model.pt", weights_only=True)
-    assert saved["arch"] == model
+    assert saved["arch"] == model and saved["temperature"] == metrics(run, "pbmc", model)["temperature"]
+
+
+@pytest.mark.workflow
+def test_every_model_is_calibrated_on_its_validation_cells(run):
+    table = pd.read_csv(run / "results/cells/pbmc/comparison.tsv", sep="\t").set_index("model")
+    for model in table.index:
+        runs = [metrics(run, "pbmc", model, r) for r in (0, 1)]
+        assert all(m["temperature"] > 0 and 0 <= m["ece"] <= 1 and 0 <= m["ece_uncalibrated"] <= 1 for m in runs)
+        assert table.loc[model, "ece_mean"] == pytest.approx(np.mean([m["ece"] for m in runs]), abs=1e-4)
+        predictions = pd.read_csv(run / f"results/cells/pbmc/{model}/rep0/predictions.tsv", sep="\t")
+        unchanged = predictions["confidence"] == predictions["confidence_uncalibrated"]
+        assert unchanged.mean() < 0.5 if runs[0]["temperature"] != 1 else unchanged.all()
+    assert (run / "results/cells/pbmc/reliability.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.workflow
@@ -134,7 +147,8 @@ def test_report_holds_every_registered_result(run, counts_h5ad):
     result = snakemake(run, tiny_config(counts_h5ad), "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (run / "report.html").read_text()
-    for name in ("comparison.tsv", "confusion.png", "embedding.png", "Single cells", "summary.tsv", "Summary"):
+    figures = ("confusion.png", "embedding.png", "reliability.png")
+    for name in ("comparison.tsv", *figures, "Single cells", "summary.tsv", "Summary"):
         assert name in html
     summary = pd.read_csv(run / "results/summary.tsv", sep="\t")
     assert list(summary["name"]) == ["pbmc", "sim"] and (summary["reference"] == "logreg").all()

@@ -54,6 +54,11 @@ def check_config(config):
                 f"config key 'molecules.{name}.interval_level' = {entry['interval_level']}: intervals are for "
                 "regression targets and this entry's task is classification; remove the key (or set it to null)"
             )
+        if entry["task"] == "regression" and entry["set_level"] is not None:
+            raise InputError(
+                f"config key 'molecules.{name}.set_level' = {entry['set_level']}: prediction sets are for "
+                "classification and this entry's task is regression; remove the key (or set it to null)"
+            )
     for name, run in config["gan"].items():
         if run["dataset"] not in config["images"]:
             raise InputError(

@@ -4,8 +4,10 @@ Query cells are mapped into the reference's embedding (:func:`dlbio.train.cell_e
 or autoencoder, or scVI / scANVI by surgery) and each is linked to its ``k`` nearest reference cells with the
 reference graph's edge kernel and bandwidth. The edges run from reference to query cells only: a query cell
 receives messages and sends none, so the reference cells' outputs are those of training and a query cell's label
-does not depend on the other query cells. The logistic baseline reads the query embedding directly. A cell is
-'unassigned' by the rule of :mod:`dlbio.apply.novelty`, calibrated on the reference's validation cells.
+does not depend on the other query cells. The logistic baseline reads the query embedding directly. Every model's
+probabilities are calibrated by the temperature kept with it (fitted on the reference's validation cells:
+:mod:`dlbio.evaluate.calibration`) before anything reads them; a cell is then 'unassigned' by the rule of
+:mod:`dlbio.apply.novelty`, whose thresholds are set on the same validation cells' calibrated outputs.
 """
 
 import numpy as np
@@ -17,6 +19,7 @@ from torch_geometric.data import Data
 from dlbio.data.cells import UNLABELED, check_declared_input, link_new_cells, read_cells, read_labels
 from dlbio.apply.novelty import TypeDistance, calibrate, flag
 from dlbio.errors import InputError
+from dlbio.evaluate.calibration import temper
 from dlbio.models.cell_gnn import NodeClassifier
 from dlbio.models.registry import CELL_BASELINE
 from dlbio.train.cell_baseline import load_logistic
@@ -35,8 +38,8 @@ def load_query(source, declared, key="query"):
 
 
 def load_models(paths, reference):
-    """Model name (``CELL_BASELINE`` or a cell GNN) → file, loaded and checked against the reference's
-    embedding dimensions and class counts."""
+    """Model name (``CELL_BASELINE`` or a cell GNN) → file, loaded as ``(model, temperature)`` and checked against
+    the reference's embedding dimensions and class counts."""
     n_dims, n_classes = embedding_dims(reference), len(reference["classes"])
     return {
         name: (
@@ -134,7 +137,7 @@ def annotate(
     """Label every cell of ``query`` (an AnnData read from ``source``) with every model of ``models``.
 
     ``reference`` is the prepared dataset's reference (:func:`dlbio.data.cell_reference.load_reference`), ``graph``
-    its graph ``Data`` (with masks), ``models`` name → model (:func:`load_models`); ``declared``,
+    its graph ``Data`` (with masks), ``models`` name → ``(model, temperature)`` (:func:`load_models`); ``declared``,
     ``min_shared_fraction``, ``surgery`` as in :func:`project_query`; ``unassigned_rate``: the validation cells'
     share the unassigned rule may flag (:func:`novelty_rule`). Adds ``obs['<model>_prediction']``, ``obs['<model>_confidence']`` and
     ``obsm[QUERY_EMBEDDING]`` to ``query``. Returns the per-cell table (cell, model, predicted, confidence, and
@@ -148,16 +151,17 @@ def annotate(
             raise InputError(f"'{source}' (config key '{key}.label_key'): no cell has a label in '{label_key}'")
     x = project_query(query, reference, min_shared_fraction, source, declared, key, surgery)
     query.obsm[QUERY_EMBEDDING] = x
-    gnns = any(isinstance(model, NodeClassifier) for model in models.values())
+    gnns = any(isinstance(model, NodeClassifier) for model, _ in models.values())
     joint = with_query(graph, x, reference, device) if gnns else None
     distance = type_distance(graph, reference["classes"], reference)
     tables, metrics = [], []
-    for name, model in models.items():
+    for name, (model, temperature) in models.items():
         if isinstance(model, NodeClassifier):
-            proba = predict_nodes(model.to(device), joint, device)[0]
+            proba = temper(predict_nodes(model.to(device), joint, device)[0], temperature)
             proba, reference_proba = proba[graph.num_nodes :], proba[: graph.num_nodes]
         else:
-            proba, reference_proba = model.predict_proba(x), model.predict_proba(graph.x.numpy())
+            proba = temper(model.predict_proba(x), temperature)
+            reference_proba = temper(model.predict_proba(graph.x.numpy()), temperature)
         rule = novelty_rule(distance, graph, reference["classes"], reference_proba, unassigned_rate)
         unassigned, ratio = rule(x, proba)
         predicted, confidence = label_cells(proba, reference["classes"], unassigned)

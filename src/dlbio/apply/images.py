@@ -20,6 +20,8 @@ from PIL import Image
 
 from dlbio.data.tiles import IMAGE_SUFFIXES, load_fitted, reading_threads, to_uint8
 from dlbio.errors import InputError
+from dlbio.evaluate.calibration import ProbabilityCalibration, set_labels
+from dlbio.evaluate.conformal import check_level
 from dlbio.train.tile_classifier import predict_tiles, read_tile_classifier
 
 EXPORT_FORMATS = ("png", "tiff16")
@@ -73,14 +75,21 @@ def _check_reading(model, reading, classifier, key_prefix):
     return channels, tuple(size)
 
 
-def classify_images(paths, classifier, reading, device, batch_size=256, chunk_size=1024, threads=None, key_prefix=""):
-    """Class and confidence (its probability) of every image: a table ``path``, ``class``, ``confidence``.
+def classify_images(
+    paths, classifier, reading, device, level, batch_size=256, chunk_size=1024, threads=None, key_prefix=""
+):
+    """Class, calibrated confidence and conformal prediction set of every image: a table ``path``, ``class``,
+    ``confidence`` (the class's probability after the classifier's temperature), ``prediction_set`` (the classes
+    whose probability passes the LAC threshold at ``level``, joined by ``|``:
+    :class:`~dlbio.evaluate.calibration.ProbabilityCalibration`).
 
     ``classifier``: a file of :func:`~dlbio.train.tile_classifier.save_tile_classifier`; ``reading``: the
     images entry it was trained on (``channels``, ``size``, ``fit``, ``intensity``; ``key_prefix``, e.g.
-    ``images.lin.``, starts its config keys in errors).
+    ``images.lin.``, starts its config keys in errors, as ``set_level`` of ``level``).
     """
-    model, classes = read_tile_classifier(classifier, device)
+    check_level(level, f"{key_prefix}set_level")
+    model, classes, (temperature, scores) = read_tile_classifier(classifier, device)
+    calibration = ProbabilityCalibration(temperature, scores)
     channels, size = _check_reading(model, reading, classifier, key_prefix)
     fit, intensity = reading["fit"], reading["intensity"]
     key = f"{key_prefix}intensity"
@@ -100,9 +109,15 @@ def classify_images(paths, classifier, reading, device, batch_size=256, chunk_si
             if intensity == "minmax":
                 tiles = to_uint8(tiles, lo, hi)
             proba.append(predict_tiles(model, tiles, device, batch_size))
-    proba = np.concatenate(proba) if proba else np.zeros((0, len(classes)))
-    best = proba.argmax(1)
-    return pd.DataFrame({"path": list(paths), "class": np.asarray(classes)[best], "confidence": proba.max(1)})
+    proba = calibration.probabilities(np.concatenate(proba) if proba else np.zeros((0, len(classes))))
+    return pd.DataFrame(
+        {
+            "path": list(paths),
+            "class": np.asarray(classes)[proba.argmax(1)],
+            "confidence": proba.max(1),
+            "prediction_set": set_labels(calibration.sets(proba, level), classes),
+        }
+    )
 
 
 def _write_png(tile, path):

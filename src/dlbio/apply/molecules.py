@@ -5,8 +5,9 @@ Model files (nothing in them runs code when loaded):
 - a GNN: ``.pt`` read with ``torch.load(..., weights_only=True)``, a dict of ``format``
   (:data:`MODEL_FORMAT`), ``format_version``, ``arch``, ``task``, ``targets``, ``standardize`` (the
   training entry's RDKit steps), ``featurization_version``, ``atom_dim``, ``bond_dim``, ``params`` (the
-  ``gnn`` entry the model was built from), ``scaler_mean``/``scaler_std`` (regression target scaling)
-  and ``state_dict``;
+  ``gnn`` entry the model was built from), ``scaler_mean``/``scaler_std`` (regression target scaling),
+  ``calibration`` (classification: per target the ``temperature`` and validation molecules' ``conformal_scores``
+  of :class:`~dlbio.evaluate.calibration.ProbabilityCalibration`; regression: None) and ``state_dict``;
 - the fingerprint forest: ``.npz`` of plain arrays (:func:`dlbio.train.fingerprint_baseline.save_forests`)
   whose metadata holds the same keys as a GNN's plus ``fingerprint`` (Morgan ``radius``, ``n_bits``).
 
@@ -14,7 +15,9 @@ A library (CSV/TSV/SDF with the training entry's column options) is read ``chunk
 every chunk is standardised as in training (RDKit parse, the model's ``standardize`` steps, canonical
 SMILES), featurised once per kind of input and predicted by every model. Rows that fail are rejected with
 RDKit's reason; duplicates are predicted, not rejected. Regression predictions get conformal intervals
-(:mod:`dlbio.evaluate.molecule_intervals`) and every molecule its nearest training molecule (:class:`TrainingSet`).
+(:mod:`dlbio.evaluate.molecule_intervals`), classification probabilities are calibrated by each model's
+temperatures and get conformal prediction sets, and every molecule its nearest training molecule
+(:class:`TrainingSet`).
 """
 
 import logging
@@ -39,13 +42,15 @@ from dlbio.data.molecules.reading import sdf_record
 from dlbio.data.molecules.standardize import Standardizer, parse_smiles
 from dlbio.data.molecules.similarity import nearest_training
 from dlbio.errors import InputError, require_file
+from dlbio.evaluate.calibration import ProbabilityCalibration, calibrate_tasks, set_labels, two_class
+from dlbio.evaluate.conformal import check_level
 from dlbio.io import atomic_write
 from dlbio.models.molecule_gnn import build_molecule_model
 from dlbio.models.registry import MOLECULE_BASELINE
 from dlbio.train.fingerprint_baseline import load_forests, morgan_fingerprints, predict_forests, save_forests
 from dlbio.train.molecule_gnn import TargetScaler, predict_molecules
 
-MODEL_FORMAT, MODEL_FORMAT_VERSION = "dlbio.molecule_model", 1
+MODEL_FORMAT, MODEL_FORMAT_VERSION = "dlbio.molecule_model", 2  # version 1: no calibration
 FLOAT_FORMAT = "%.7g"  # float32 predictions in full
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,9 @@ class MoleculeModel:
     """A loaded model: what it predicts, how its molecules are standardised and featurised, and its predictor.
 
     ``features`` names the featuriser (``("graphs",)`` or ``("morgan", radius, n_bits)``); ``predict`` maps
-    those features of canonical SMILES to ``(M, T)`` values (regression) or probabilities of class 1.
+    those features of canonical SMILES to ``(M, T)`` values (regression) or calibrated probabilities of class 1;
+    ``calibrations``: a classifier's :class:`~dlbio.evaluate.calibration.ProbabilityCalibration` per target (None
+    for regression).
     """
 
     path: str
@@ -65,9 +72,13 @@ class MoleculeModel:
     standardize: dict
     features: tuple
     predict: Callable
+    calibrations: list | None
 
 
-def _metadata(arch, task, targets, standardize):
+def _metadata(arch, task, targets, standardize, calibrations):
+    """The keys every molecule model file holds; ``calibrations``: a classifier's, one per target (as plain lists)."""
+    if (task == "classification") != (calibrations is not None):
+        raise ValueError(f"a {task} model is saved {'without' if calibrations is None else 'with'} calibrations")
     return {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
@@ -75,15 +86,19 @@ def _metadata(arch, task, targets, standardize):
         "task": task,
         "targets": list(targets),
         "standardize": dict(standardize),
+        "calibration": None
+        if calibrations is None
+        else [{"temperature": c.temperature, "conformal_scores": c.scores.tolist()} for c in calibrations],
     }
 
 
-def save_molecule_model(path, model, scaler, arch, params, task, targets, standardize):
+def save_molecule_model(path, model, scaler, arch, params, task, targets, standardize, calibrations=None):
     """Write a GNN from :func:`~dlbio.train.molecule_gnn.fit_molecule_model` with what predicting needs, atomically.
 
-    ``params``: the ``gnn`` entry it was built from; ``standardize``: the training entry's steps.
+    ``params``: the ``gnn`` entry it was built from; ``standardize``: the training entry's steps;
+    ``calibrations``: a classifier's, one per target (:func:`~dlbio.evaluate.calibration.fit_tasks`).
     """
-    saved = _metadata(arch, task, targets, standardize) | {
+    saved = _metadata(arch, task, targets, standardize, calibrations) | {
         "featurization_version": FEATURIZATION_VERSION,
         "atom_dim": ATOM_FEATURES,
         "bond_dim": BOND_FEATURES,
@@ -96,13 +111,15 @@ def save_molecule_model(path, model, scaler, arch, params, task, targets, standa
         torch.save(saved, tmp)
 
 
-def save_fingerprint_forest(path, forests, fingerprint, task, targets, standardize):
+def save_fingerprint_forest(path, forests, fingerprint, task, targets, standardize, calibrations=None):
     """Write forests from :func:`~dlbio.train.fingerprint_baseline.fit_forests` as plain arrays, atomically.
 
-    ``fingerprint``: the ``baseline`` entry (``radius``, ``n_bits`` of the Morgan fingerprints).
+    ``fingerprint``: the ``baseline`` entry (``radius``, ``n_bits`` of the Morgan fingerprints); ``calibrations``
+    as in :func:`save_molecule_model`.
     """
     fp = {"radius": int(fingerprint["radius"]), "n_bits": int(fingerprint["n_bits"])}
-    save_forests(forests, path, _metadata(MOLECULE_BASELINE, task, targets, standardize) | {"fingerprint": fp})
+    metadata = _metadata(MOLECULE_BASELINE, task, targets, standardize, calibrations)
+    save_forests(forests, path, metadata | {"fingerprint": fp})
 
 
 def _check_metadata(saved, path, arch):
@@ -171,9 +188,22 @@ def load_molecule_model(path, device, arch=None, batch_size=256):
         saved, features, predict = _load_forest(path, arch)
     else:
         saved, features, predict = _load_gnn(path, device, arch, batch_size)
+    calibrations = None
+    if saved["calibration"] is not None:
+        calibrations = [
+            ProbabilityCalibration(float(c["temperature"]), np.asarray(c["conformal_scores"], dtype=np.float64))
+            for c in saved["calibration"]
+        ]
+        predict = _calibrated(predict, calibrations)
+    targets = list(saved["targets"])
     return MoleculeModel(
-        path, saved["arch"], saved["task"], list(saved["targets"]), saved["standardize"], features, predict
+        path, saved["arch"], saved["task"], targets, saved["standardize"], features, predict, calibrations
     )
+
+
+def _calibrated(predict, calibrations):
+    """``predict`` followed by the calibration of every target's probabilities."""
+    return lambda features: calibrate_tasks(calibrations, predict(features))
 
 
 # ---------------------------------------------------------------- reading a library in chunks
@@ -316,17 +346,29 @@ def check_calibrations(models, calibrations):
                 raise InputError(f"no interval calibration of model '{name}', target '{t}' ({m.path})")
 
 
-def prediction_columns(models, intervals=False, similarity=False):
+def prediction_columns(models, intervals=False, similarity=False, sets=False):
     """Output columns after ``id``, ``input_smiles``, ``smiles``: ``similarity``, ``nearest_id`` (with
     ``similarity``), then ``<name>/<target>`` (+ ``/std`` for replicates, + ``/lower``, ``/upper`` for regression
-    with ``intervals``)."""
+    with ``intervals``, + ``/prediction_set`` for classification with ``sets``)."""
     columns = ["similarity", "nearest_id"] if similarity else []
     for name, replicates in models.items():
         bounds = intervals and replicates[0].task == "regression"
+        classes = sets and replicates[0].task == "classification"
         for t in replicates[0].targets:
             columns += [f"{name}/{t}"] + ([f"{name}/{t}/std"] if len(replicates) > 1 else [])
             columns += [f"{name}/{t}/lower", f"{name}/{t}/upper"] if bounds else []
+            columns += [f"{name}/{t}/prediction_set"] if classes else []
     return columns
+
+
+def prediction_sets(replicates, runs, target, level):
+    """The conformal prediction sets (``"0"``, ``"1"``, ``"0|1"`` or ``""``) at ``level`` of one target (index) of
+    a classifier's replicates, from their calibrated probabilities of class 1 ``runs`` ``(R, M)``: a class is in
+    the set when it is in any replicate's set (each covers the level on its own, so their union does too)."""
+    members = np.zeros((runs.shape[1], 2), dtype=bool)
+    for model, p in zip(replicates, runs):
+        members |= model.calibrations[target].sets(two_class(p), level)
+    return set_labels(members, [0, 1])
 
 
 def iter_predictions(
@@ -340,12 +382,15 @@ def iter_predictions(
     id_required=True,
     calibrations=None,
     training=None,
+    set_level=None,
 ):
     """Predict a library chunk by chunk: yields ``(predictions, rejected)`` tables per chunk.
 
     ``models``: ``{name: [MoleculeModel, ...]}``, several files of one name being replicates. ``predictions``
     has ``id``, ``input_smiles``, ``smiles`` (canonical, standardised) and :func:`prediction_columns`: the
-    value or probability of class 1, averaged over replicates, with their standard deviation (ddof 1);
+    value or calibrated probability of class 1, averaged over replicates, with their standard deviation (ddof 1);
+    with ``set_level`` every classifier's conformal prediction set (:func:`prediction_sets`; a level outside (0, 1)
+    is an error naming the ``set_level`` key beside the library's ``key``, e.g. ``molecules.<name>.set_level``);
     with ``calibrations`` (``{(name, target): Calibration}``, every regression model's) the conformal interval
     ``lower``–``upper``; with ``training`` (a :class:`TrainingSet`) each molecule's highest Tanimoto
     ``similarity`` to the training molecules and that molecule's id (``nearest_id``).
@@ -356,7 +401,9 @@ def iter_predictions(
     if calibrations is not None:
         check_calibrations(models, calibrations)
     standardizer = Standardizer(next(iter(models.values()))[0].standardize)
-    columns = prediction_columns(models, calibrations is not None, training is not None)
+    if set_level is not None:
+        check_level(set_level, f"{key.rsplit('.', 1)[0]}.set_level")
+    columns = prediction_columns(models, calibrations is not None, training is not None, set_level is not None)
     for ids, smiles in read_library_chunks(source, smiles_column, id_column, chunk_size, key, id_required):
         canonical, reasons = zip(*(_standardise(s, standardizer) for s in smiles))
         bad = np.array([r is not None for r in reasons])
@@ -380,6 +427,8 @@ def iter_predictions(
                         half = calibrations[(name, t)].half_width(spread if spread is not None else np.zeros(len(kept)))
                         values[f"{name}/{t}/lower"] = values[f"{name}/{t}"] - half
                         values[f"{name}/{t}/upper"] = values[f"{name}/{t}"] + half
+                    if set_level is not None and replicates[0].task == "classification":
+                        values[f"{name}/{t}/prediction_set"] = prediction_sets(replicates, runs[:, :, i], i, set_level)
             if training is not None:
                 if training.features not in features:
                     features[training.features] = _featurize(training.features, list(kept), processes)
@@ -401,6 +450,7 @@ def predict_library(
     id_required=True,
     calibrations=None,
     training=None,
+    set_level=None,
 ):
     """Write a library's predictions and rejected rows as TSV files (see :func:`iter_predictions`), atomically.
 
@@ -408,7 +458,17 @@ def predict_library(
     """
     n_predicted = n_rejected = 0
     chunks = iter_predictions(
-        source, smiles_column, id_column, models, chunk_size, processes, key, id_required, calibrations, training
+        source,
+        smiles_column,
+        id_column,
+        models,
+        chunk_size,
+        processes,
+        key,
+        id_required,
+        calibrations,
+        training,
+        set_level,
     )
     with (
         atomic_write(predictions_path) as pred_tmp,

@@ -15,7 +15,6 @@ data like the validation samples; they are the smallest such sets on average, an
 plausible enough: a sample unlike the training data). Fewer than ``1 / α - 1`` validation samples give every class.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,13 +23,14 @@ import torch.nn.functional as F
 from sklearn.calibration import calibration_curve
 from torchmetrics.functional.classification import binary_calibration_error, multiclass_calibration_error
 
-from dlbio.errors import InputError
+from dlbio.evaluate.conformal import conformal_rank
 from dlbio.figures import plt
 
 N_BINS = 15  # equal-width confidence bins of the ECE and the reliability diagram
 EPS = 1e-12  # probabilities are clipped here before the logarithm (a forest's 0 would give -inf)
 T_RANGE = (1e-2, 1e2)  # fitted temperatures are clipped to this range
 SET_SEPARATOR = "|"  # between the classes of a prediction set
+ECE_METRICS = ("ece_uncalibrated", "ece")  # compared between models beside the headline metrics (lower is better)
 
 
 def _log_proba(proba):
@@ -67,14 +67,8 @@ def two_class(p):
     return np.stack([1 - p, p], 1)
 
 
-def check_level(level, key):
-    """Fail naming the config ``key`` unless ``0 < level < 1``."""
-    if not 0 < level < 1:
-        raise InputError(f"config key '{key}' = {level}: a conformal level must lie strictly between 0 and 1")
-
-
 @dataclass(frozen=True)
-class Calibration:
+class ProbabilityCalibration:
     """A model's calibration, fitted on its validation outputs: the ``temperature`` and the validation samples'
     LAC ``scores`` (one minus the calibrated probability of the true class)."""
 
@@ -95,14 +89,28 @@ class Calibration:
 
     def threshold(self, level):
         """The LAC score threshold ``q`` at ``level``: a class is in a set when its probability is ≥ ``1 - q``."""
-        n = len(self.scores)
-        rank = math.ceil((n + 1) * level)
+        n, rank = len(self.scores), conformal_rank(len(self.scores), level)
         return 1.0 if rank > n else float(np.sort(self.scores)[rank - 1])
 
     def sets(self, calibrated, level):
         """Boolean ``(N, K)``: the classes in each sample's prediction set at ``level`` (``calibrated``:
         probabilities of :meth:`probabilities`)."""
         return np.asarray(calibrated) >= 1 - self.threshold(level) - 1e-12
+
+
+def fit_tasks(p, y, rows):
+    """One :class:`ProbabilityCalibration` per task of binary probabilities of class 1 ``p`` ``(M, T)`` with 0/1
+    labels ``y`` (NaN: none), fitted on the labelled molecules among ``rows`` (boolean ``(M,)``)."""
+    calibrations = []
+    for t in range(p.shape[1]):
+        fit = rows & ~np.isnan(y[:, t])
+        calibrations.append(ProbabilityCalibration.fit(two_class(p[fit, t]), y[fit, t].astype(np.int64)))
+    return calibrations
+
+
+def calibrate_tasks(calibrations, p):
+    """Calibrated probabilities of class 1 ``(M, T)`` of ``p`` ``(M, T)``, one calibration per task."""
+    return np.stack([c.probabilities(two_class(p[:, t]))[:, 1] for t, c in enumerate(calibrations)], 1)
 
 
 def set_labels(members, classes):
@@ -138,6 +146,22 @@ def calibration_metrics(raw, calibrated, labels, temperature):
         "ece": calibration_error(calibrated, labels),
         "temperature": float(temperature),
     }
+
+
+def task_metrics(raw, calibrated, y, targets, calibrations):
+    """Flat metrics of binary tasks: per target ``ece_uncalibrated/<t>``, ``ece/<t>`` (of the labelled samples of
+    ``raw`` and ``calibrated`` probabilities of class 1 ``(M, T)`` against ``y``) and ``temperature/<t>``; the
+    means over targets as ``ece_uncalibrated`` and ``ece``."""
+    metrics = {}
+    for t, (target, calibration) in enumerate(zip(targets, calibrations)):
+        rows = ~np.isnan(y[:, t])
+        metrics[f"ece_uncalibrated/{target}"] = binary_error(raw[rows, t], y[rows, t])
+        metrics[f"ece/{target}"] = binary_error(calibrated[rows, t], y[rows, t])
+        metrics[f"temperature/{target}"] = float(calibration.temperature)
+    for name in ("ece_uncalibrated", "ece"):
+        values = [metrics[f"{name}/{target}"] for target in targets]
+        metrics[name] = float(np.nanmean(values)) if not np.isnan(values).all() else None
+    return metrics
 
 
 def top_label(proba, labels):

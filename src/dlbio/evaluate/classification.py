@@ -1,6 +1,7 @@
-"""Classification outputs shared by every classifier: metrics, predictions, figures, comparison."""
+"""Classification outputs shared by every classifier: metrics, calibrated predictions, figures, comparison."""
 
 import numpy as np
+import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
@@ -11,6 +12,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from dlbio.evaluate.calibration import ProbabilityCalibration, calibration_metrics
 from dlbio.figures import plt
 from dlbio.io import write_json
 
@@ -85,17 +87,42 @@ def plot_embedding(hidden, true, pred, path, title):
 
 
 def evaluate_predictions(cells, proba, classes, model, metrics_path, predictions_path, confusion_path):
-    """Score ``proba`` (cells × classes) on the test cells and write metrics, predictions and figure.
+    """Calibrate ``proba`` (samples × classes, uncalibrated) on the validation samples, score it on the test samples
+    and write metrics, predictions and the confusion matrix.
 
-    ``cells`` is the per-cell table (cell, label, split); returns the predicted labels.
+    ``cells`` is the per-sample table (cell or path, label, split: ``train``, ``val``, ``test``, …). The
+    temperature (:class:`~dlbio.evaluate.calibration.ProbabilityCalibration`) is fitted on the ``val`` rows; the
+    metrics add the test samples' expected calibration error before and after (``ece_uncalibrated``, ``ece``) and
+    the ``temperature``; the predictions hold ``predicted``, ``confidence`` (calibrated) and
+    ``confidence_uncalibrated``. Returns the predictions table and the calibration.
     """
     y_true = np.searchsorted(classes, cells["label"].to_numpy())
     y_pred = proba.argmax(1)
-    test = (cells["split"] == "test").to_numpy()
-    majority = np.bincount(y_true[(cells["split"] == "train").to_numpy()]).argmax()
+    split = cells["split"].to_numpy()
+    test, val = split == "test", split == "val"
+    calibration = ProbabilityCalibration.fit(proba[val], y_true[val])
+    calibrated = calibration.probabilities(proba)
+    majority = np.bincount(y_true[split == "train"]).argmax()
     metrics = {"model": model, **classification_metrics(y_true[test], y_pred[test], classes, majority)}
+    metrics |= calibration_metrics(proba[test], calibrated[test], y_true[test], calibration.temperature)
     write_json(metrics, metrics_path)
-    predicted = classes[y_pred]
-    cells.assign(predicted=predicted, confidence=proba.max(1).round(4)).to_csv(predictions_path, sep="\t", index=False)
+    table = cells.assign(
+        predicted=classes[y_pred],
+        confidence=calibrated.max(1).round(4),
+        confidence_uncalibrated=proba.max(1).round(4),
+    )
+    table.to_csv(predictions_path, sep="\t", index=False)
     plot_confusion(y_true[test], y_pred[test], classes, confusion_path, f"{model}: test cells")
-    return predicted
+    return table, calibration
+
+
+def reliability_panels(tables):
+    """What :func:`~dlbio.evaluate.calibration.plot_reliability` draws of classifiers' predictions: model → its
+    replicates' prediction tables (:func:`evaluate_predictions`), pooled over their test samples: uncalibrated and
+    calibrated confidences and whether the predicted class is right."""
+    panels = {}
+    for model, replicates in tables.items():
+        test = pd.concat([t[t["split"] == "test"] for t in replicates])
+        right = test["predicted"].astype(str).to_numpy() == test["label"].astype(str).to_numpy()
+        panels[model] = (test["confidence_uncalibrated"].to_numpy(), test["confidence"].to_numpy(), right)
+    return panels

@@ -16,7 +16,7 @@ from dlbio.evaluate.effect import verdict
 from dlbio.figures import plt
 from dlbio.io import read_json
 
-LOWER_IS_BETTER = ("rmse", "mae")
+LOWER_IS_BETTER = ("rmse", "mae", "ece", "ece_uncalibrated")
 
 
 def replicate_of(path):

@@ -22,11 +22,11 @@ def check_level(level, key):
     """Fail naming ``key`` unless ``level`` lies strictly between 0 and 1."""
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
         raise InputError(
-            f"config key '{key}' = {level!r}: an interval level must lie strictly between 0 and 1 (0.9: 90% intervals)"
+            f"config key '{key}' = {level!r}: a conformal level must lie strictly between 0 and 1 (0.9: 90% coverage)"
         )
 
 
-def _rank(n, level):
+def conformal_rank(n, level):
     """The rank (1-based) of the conformal quantile among ``n`` sorted scores (may exceed ``n``)."""
     return math.ceil(round((n + 1) * level, 9))
 
@@ -35,7 +35,7 @@ def min_calibration_size(level):
     """The fewest calibration values that give a finite ``level`` interval: the least ``n`` with
     ``⌈(n + 1)·level⌉ ≤ n`` (9 at 0.9, 19 at 0.95)."""
     n = max(1, math.floor(level / (1 - level)) - 1)
-    while _rank(n, level) > n:
+    while conformal_rank(n, level) > n:
         n += 1
     return n
 
@@ -80,7 +80,7 @@ def calibrate(y, mean, spread, level, what, remedy):
         if floor <= 0:
             floor = float(np.finfo(np.float32).eps * max(np.abs(mean[rows]).max(), 1.0))
         residuals = residuals / (spread + floor)
-    q = float(np.sort(residuals)[_rank(n, level) - 1])
+    q = float(np.sort(residuals)[conformal_rank(n, level) - 1])
     return Calibration(float(level), q, floor, n)
 
 

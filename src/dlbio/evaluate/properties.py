@@ -1,4 +1,5 @@
-"""Molecule property metrics (RMSE/MAE/R² or ROC-AUC/PR-AUC per task and mean), predictions, figures."""
+"""Molecule property metrics (RMSE/MAE/R² or ROC-AUC/PR-AUC per task and mean; calibration of classifiers),
+predictions, figures."""
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from dlbio.evaluate.calibration import calibrate_tasks, fit_tasks, task_metrics
 from dlbio.figures import plt
 from dlbio.io import write_json
 
@@ -71,17 +73,48 @@ def plot_performance(y_true, y_pred, targets, task, path, title):
 def evaluate_property_predictions(table, y, pred, targets, task, model, metrics_path, predictions_path, figure_path):
     """Score ``pred`` (M, T) against ``y`` on the test molecules; write metrics, predictions and figure.
 
-    ``table`` is the molecule table with ``id``, ``smiles`` and ``split`` columns.
+    ``table`` is the molecule table with ``id``, ``smiles`` and ``split`` columns. Classification probabilities are
+    calibrated first, one temperature per target fitted on the labelled validation molecules
+    (:func:`~dlbio.evaluate.calibration.fit_tasks`; ROC-AUC and PR-AUC are unchanged): the metrics add each
+    target's expected calibration error before and after, and its temperature
+    (:func:`~dlbio.evaluate.calibration.task_metrics`); ``predicted_<target>`` is the calibrated probability and
+    ``predicted_<target>_uncalibrated`` the model's own. Returns the metrics and the calibrations (one per target;
+    None for regression).
     """
-    test, train = (table["split"] == "test").to_numpy(), (table["split"] == "train").to_numpy()
+    split = table["split"].to_numpy()
+    test, train = split == "test", split == "train"
     train_mean = np.nanmean(y[train], axis=0)
+    raw, calibrations = pred, None
+    columns = {}
+    if task == "classification":
+        calibrations = fit_tasks(raw, y, split == "val")
+        pred = calibrate_tasks(calibrations, raw)
+        columns = {f"predicted_{t}_uncalibrated": raw[:, i].round(5) for i, t in enumerate(targets)}
     metrics = {"model": model, "n_test": int(test.sum()), **property_metrics(y[test], pred[test], targets, task, train_mean)}
+    if calibrations is not None:
+        metrics |= task_metrics(raw[test], pred[test], y[test], targets, calibrations)
     write_json(metrics, metrics_path)
-    columns = {f"predicted_{t}": pred[:, i].round(5) for i, t in enumerate(targets)}
+    columns = {f"predicted_{t}": pred[:, i].round(5) for i, t in enumerate(targets)} | columns
     table[["id", "smiles", "split", *targets]].assign(**columns).to_csv(predictions_path, sep="\t", index=False)
     plot_performance(y[test], pred[test], targets, task, figure_path, model)
-    return metrics
+    return metrics, calibrations
 
+
+def reliability_panels(tables, targets):
+    """What :func:`~dlbio.evaluate.calibration.plot_reliability` draws of binary classifiers: model → its
+    replicates' ``predictions.tsv`` tables, pooled over their labelled test molecules and ``targets``: uncalibrated
+    and calibrated probabilities of class 1 and the labels."""
+    panels = {}
+    for model, replicates in tables.items():
+        test = pd.concat([t[t["split"] == "test"] for t in replicates])
+        raw, calibrated, labels = [], [], []
+        for target in targets:
+            rows = test[target].notna()
+            raw.append(test.loc[rows, f"predicted_{target}_uncalibrated"])
+            calibrated.append(test.loc[rows, f"predicted_{target}"])
+            labels.append(test.loc[rows, target])
+        panels[model] = tuple(pd.concat(parts).to_numpy(float) for parts in (raw, calibrated, labels))
+    return panels
 
 
 def read_replicates(prediction_paths, targets, same_split=True):

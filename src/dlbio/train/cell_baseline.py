@@ -1,4 +1,5 @@
-"""Non-graph baseline: logistic regression on the same features and split as the GNNs; its model file."""
+"""Non-graph baseline: logistic regression on the same features and split as the GNNs; its model file (with the
+temperature that calibrates its probabilities)."""
 
 import zipfile
 
@@ -10,8 +11,8 @@ from sklearn.preprocessing import StandardScaler
 from dlbio.errors import InputError
 
 MODEL_KIND = "logreg"
-MODEL_FORMAT = 1  # version of the model file; a file of another version is refused
-ARRAYS = ("scaler_mean", "scaler_scale", "coef", "intercept", "classes")
+MODEL_FORMAT = 2  # version of the model file; a file of another version is refused (1: no temperature)
+ARRAYS = ("scaler_mean", "scaler_scale", "coef", "intercept", "classes", "temperature")
 
 
 def fit_logistic(x, y, C, max_iter, seed):
@@ -20,8 +21,8 @@ def fit_logistic(x, y, C, max_iter, seed):
     return model.fit(x, y)
 
 
-def save_logistic(model, path):
-    """Write a :func:`fit_logistic` model as its parameters in a pickle-free .npz."""
+def save_logistic(model, path, temperature):
+    """Write a :func:`fit_logistic` model and its calibrating ``temperature`` as parameters in a pickle-free .npz."""
     scaler, logistic = model[0], model[-1]
     with open(path, "wb") as handle:
         np.savez(
@@ -33,11 +34,13 @@ def save_logistic(model, path):
             coef=logistic.coef_,
             intercept=logistic.intercept_,
             classes=logistic.classes_,
+            temperature=float(temperature),
         )
 
 
 def load_logistic(path, n_features=None, n_classes=None):
-    """The model saved by :func:`save_logistic`, rebuilt as a fitted pipeline (same ``predict_proba``).
+    """``(model, temperature)`` saved by :func:`save_logistic`, the model rebuilt as a fitted pipeline (same
+    ``predict_proba``).
 
     A file of another kind or format version, or other feature/class counts than given (``None``: not
     checked), is an error naming ``path``.
@@ -64,4 +67,4 @@ def load_logistic(path, n_features=None, n_classes=None):
     logistic = LogisticRegression()
     logistic.coef_, logistic.intercept_, logistic.classes_ = coef, saved["intercept"], saved["classes"]
     scaler.n_features_in_ = logistic.n_features_in_ = coef.shape[1]
-    return make_pipeline(scaler, logistic)
+    return make_pipeline(scaler, logistic), float(saved["temperature"])

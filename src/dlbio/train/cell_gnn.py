@@ -15,7 +15,7 @@ from dlbio.train.early_stopping import EarlyStopping
 from dlbio.train.sampling import in_neighbours, minibatches, sample_subgraph
 
 MODEL_KIND = "cell_gnn"
-MODEL_FORMAT = 1  # version of the model file; a file of another version is refused
+MODEL_FORMAT = 2  # version of the model file; a file of another version is refused (1: no temperature)
 OWN = tuple(sorted({key for keys in CELL_GNN_OWN_SETTINGS.values() for key in keys}))
 SETTINGS = ("hidden", "layers", "dropout", *OWN)  # NodeClassifier's settings besides arch and sizes
 CHUNK = 16384  # target nodes per step of layer-wise GAT inference: holds ~CHUNK × in-degree × hidden
@@ -179,8 +179,9 @@ def predict_nodes(model, data, device):
     return proba.cpu().numpy(), hidden.cpu().numpy()
 
 
-def save_node_classifier(model, arch, params, path):
-    """Write ``model``'s weights with what rebuilds it (arch, sizes, ``params``' settings, format version).
+def save_node_classifier(model, arch, params, path, temperature):
+    """Write ``model``'s weights with what rebuilds it (arch, sizes, ``params``' settings, format version) and the
+    ``temperature`` that calibrates its probabilities.
 
     One dict of tensors and plain values: :func:`load_node_classifier` reads it with ``weights_only=True``.
     """
@@ -192,6 +193,7 @@ def save_node_classifier(model, arch, params, path):
             "in_dim": int(model.encoder.in_channels),
             "n_classes": int(model.head[-1].out_features),
             **{name: params.get(name) for name in SETTINGS},
+            "temperature": float(temperature),
             "state_dict": {name: t.detach().cpu() for name, t in model.state_dict().items()},
         },
         path,
@@ -199,7 +201,7 @@ def save_node_classifier(model, arch, params, path):
 
 
 def load_node_classifier(path, arch=None, in_dim=None, n_classes=None):
-    """The model saved by :func:`save_node_classifier` at ``path``, on CPU in eval mode.
+    """``(model, temperature)`` saved by :func:`save_node_classifier` at ``path``, the model on CPU in eval mode.
 
     A file of another kind or format version, another ``arch`` or other input/class counts than given
     (``None``: not checked), or weights that do not fit its settings, is an error naming ``path``.
@@ -229,4 +231,4 @@ def load_node_classifier(path, arch=None, in_dim=None, n_classes=None):
         model.load_state_dict(saved["state_dict"])
     except RuntimeError as err:
         raise InputError(f"'{path}': the weights do not fit a '{saved['arch']}' model of its settings: {err}") from err
-    return model.eval()
+    return model.eval(), float(saved["temperature"])

@@ -2,23 +2,26 @@
 
 Images are uint8 tiles ``(N, C, H, W)`` as in the tile store; models see them through
 :func:`dlbio.data.tiles.to_unit_range`. Training is seeded (initialisation, shuffling, flips)
-and deterministic on CPU.
+and deterministic on CPU. A kept classifier holds its calibration (temperature and conformal scores, fitted on
+validation tiles held out of its training tiles: :func:`hold_out_validation`).
 """
 
 import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from dlbio.data.tiles import random_flips, to_unit_range
-from dlbio.errors import InputError
+from dlbio.errors import InputError, too_few
 from dlbio.io import atomic_write
 from dlbio.models.tile_classifier import TileClassifier
 
-CLASSIFIER_FORMAT, CLASSIFIER_FORMAT_VERSION = "dlbio.tile_classifier", 2  # version 1: no format, no classes
+# version 1: no format, no classes; 2: no calibration
+CLASSIFIER_FORMAT, CLASSIFIER_FORMAT_VERSION = "dlbio.tile_classifier", 3
 log = logging.getLogger(__name__)
 
 
@@ -105,8 +108,28 @@ def tile_features(model, images, device, batch_size=256):
     return _batched(model.features, model, images, device, batch_size)
 
 
-def save_tile_classifier(model, path, classes=None):
-    """Format, architecture hyperparameters, class names (default ``"0"``..) and state dict, written atomically."""
+def hold_out_validation(labels, split, fraction, seed, key):
+    """``split`` with ``fraction`` of every class's ``train`` tiles (at least one, drawn with ``seed``) marked ``val``:
+    the tiles a classifier is calibrated on. Fails naming the config ``key`` (of ``fraction``) when a class has fewer
+    than 2 training tiles."""
+    split, labels = np.asarray(split).astype(object), np.asarray(labels)
+    train = np.flatnonzero(split == "train")
+    counts = pd.Series(labels[train]).value_counts()
+    if too_few(counts, 2):
+        raise InputError(
+            f"config key '{key}': classes {too_few(counts, 2)} have fewer than 2 training tiles; holding out "
+            "validation tiles for calibration needs 2 of every class (add images or lower test_fraction)"
+        )
+    rng = np.random.default_rng(seed)
+    for label in sorted(counts.index):
+        members = train[labels[train] == label]
+        split[rng.choice(members, max(1, round(fraction * len(members))), replace=False)] = "val"
+    return split
+
+
+def save_tile_classifier(model, path, classes, calibration):
+    """Format, architecture hyperparameters, class names (``None``: ``"0"``..), the calibration (its ``temperature``
+    and ``scores``: :class:`~dlbio.evaluate.calibration.ProbabilityCalibration`) and state dict, written atomically."""
     classes = [str(c) for c in (range(model.n_classes) if classes is None else classes)]
     if len(classes) != model.n_classes:
         raise ValueError(f"{len(classes)} class names for a classifier of {model.n_classes} classes")
@@ -115,6 +138,8 @@ def save_tile_classifier(model, path, classes=None):
         "format_version": CLASSIFIER_FORMAT_VERSION,
         "hyperparameters": model.hyperparameters(),
         "classes": classes,
+        "temperature": float(calibration.temperature),
+        "conformal_scores": torch.as_tensor(calibration.scores, dtype=torch.float64),
         "state_dict": model.state_dict(),
     }
     with atomic_write(path) as tmp:
@@ -122,7 +147,8 @@ def save_tile_classifier(model, path, classes=None):
 
 
 def read_tile_classifier(path, device):
-    """``(model, class names)`` of a file written by :func:`save_tile_classifier`, loaded with ``weights_only=True``.
+    """``(model, class names, (temperature, conformal scores))`` of a file written by :func:`save_tile_classifier`,
+    loaded with ``weights_only=True``.
 
     Errors name the file: missing, not readable safely, not a tile classifier, an older format, weights that
     do not fit the architecture.
@@ -148,7 +174,8 @@ def read_tile_classifier(path, device):
         model.load_state_dict(saved["state_dict"])
     except (TypeError, RuntimeError) as err:
         raise InputError(f"tile classifier '{path}': the weights do not fit its architecture: {err}") from None
-    return model.to(device).eval(), list(saved["classes"])
+    calibration = (float(saved["temperature"]), saved["conformal_scores"].cpu().numpy())
+    return model.to(device).eval(), list(saved["classes"]), calibration
 
 
 def load_tile_classifier(path, device):
@@ -157,7 +184,8 @@ def load_tile_classifier(path, device):
 
 
 def fit_tile_store_classifier(store, params, device, seed):
-    """Train on a tile store's training split (all classes); returns the model and every tile's class probabilities."""
+    """Train on a tile store's ``train`` split (all classes); returns the model and every tile's class probabilities
+    (uncalibrated)."""
     train = store["split"] == "train"
     model = fit_tile_classifier(
         store["images"][train], store["labels"][train], len(store["classes"]), params, device, seed
