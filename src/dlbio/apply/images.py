@@ -79,8 +79,8 @@ def classify_images(
     paths, classifier, reading, device, level, batch_size=256, chunk_size=1024, threads=None, key_prefix=""
 ):
     """Class, calibrated confidence and conformal prediction set of every image: a table ``path``, ``class``,
-    ``confidence`` (the class's probability after the classifier's temperature), ``prediction_set`` (the classes
-    whose probability passes the LAC threshold at ``level``, joined by ``|``:
+    ``confidence`` (the class's probability after the classifier's temperature), ``prediction_set`` (the class and
+    every other class whose probability passes the LAC threshold at ``level``, joined by ``|``:
     :class:`~dlbio.evaluate.calibration.ProbabilityCalibration`).
 
     ``classifier``: a file of :func:`~dlbio.train.tile_classifier.save_tile_classifier`; ``reading``: the

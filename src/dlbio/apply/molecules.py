@@ -362,7 +362,7 @@ def prediction_columns(models, intervals=False, similarity=False, sets=False):
 
 
 def prediction_sets(replicates, runs, target, level):
-    """The conformal prediction sets (``"0"``, ``"1"``, ``"0|1"`` or ``""``) at ``level`` of one target (index) of
+    """The conformal prediction sets (``"0"``, ``"1"`` or ``"0|1"``) at ``level`` of one target (index) of
     a classifier's replicates, from their calibrated probabilities of class 1 ``runs`` ``(R, M)``: a class is in
     the set when it is in any replicate's set (each covers the level on its own, so their union does too)."""
     members = np.zeros((runs.shape[1], 2), dtype=bool)

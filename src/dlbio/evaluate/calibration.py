@@ -10,9 +10,11 @@ ROC-AUC are unchanged. A binary probability ``p`` is the two-class case ``(1 - p
 Prediction sets are split-conformal with the LAC score (least ambiguous set-valued classifier, Sadinle et al.
 2019): a validation sample's score is one minus the calibrated probability of its true class; at level ``1 - α``
 the threshold ``q`` is the ``⌈(n + 1)(1 - α)⌉``-th smallest of the ``n`` scores, and a sample's set holds every
-class whose probability is at least ``1 - q``. Sets cover the true class with probability at least the level on
-data like the validation samples; they are the smallest such sets on average, and may be empty (no class is
-plausible enough: a sample unlike the training data). Fewer than ``1 / α - 1`` validation samples give every class.
+class whose probability is at least ``1 - q``, and its top class in any case. LAC's sets are the smallest that cover
+the true class with probability at least the level on data like the validation samples, but a classifier more
+accurate than the level would get empty sets for its least sure samples (the misses the level allows); with the top
+class added a set is never empty and covers at least as often. Fewer than ``1 / α - 1`` validation samples give
+every class.
 """
 
 from dataclasses import dataclass
@@ -94,8 +96,11 @@ class ProbabilityCalibration:
 
     def sets(self, calibrated, level):
         """Boolean ``(N, K)``: the classes in each sample's prediction set at ``level`` (``calibrated``:
-        probabilities of :meth:`probabilities`)."""
-        return np.asarray(calibrated) >= 1 - self.threshold(level) - 1e-12
+        probabilities of :meth:`probabilities`): those at or above the LAC threshold, and the top class."""
+        calibrated = np.asarray(calibrated)
+        members = calibrated >= 1 - self.threshold(level) - 1e-12
+        members[np.arange(len(calibrated)), calibrated.argmax(1)] = True
+        return members
 
 
 def fit_tasks(p, y, rows):
@@ -114,8 +119,7 @@ def calibrate_tasks(calibrations, p):
 
 
 def set_labels(members, classes):
-    """Prediction sets (boolean ``(N, K)``) as text: the classes in each set joined by ``SET_SEPARATOR``
-    (``""``: an empty set)."""
+    """Prediction sets (boolean ``(N, K)``) as text: the classes in each set joined by ``SET_SEPARATOR``."""
     classes = np.asarray([str(c) for c in classes], dtype=object)
     return np.array([SET_SEPARATOR.join(classes[row]) for row in np.asarray(members, dtype=bool)], dtype=object)
 
