@@ -55,6 +55,11 @@ rule motifs_experiment:
         experiment="[^/]+",
     conda:
         "../envs/images.yaml"
+    threads: 1
+    resources:
+        quick=1,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
     params:
         entry=entry_keys("motifs", "experiment", "modes", "n_train", "length", "seed"),
         algorithms=lambda wildcards: list(

@@ -1,13 +1,23 @@
 """Shared fixtures: small real and simulated single-cell data; the real-SLURM tests last. Shared helpers (the
 repository root, Snakemake runs, tiny configs) live in helpers.py."""
 
+import os
+
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 import scanpy as sc
+import torch
 
 from helpers import schema_defaults
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest-xdist worker per core: one thread each, here and in the processes the tests start
+    # (two-thread torch ops beside another busy process spin-wait and slow down many times)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(items):

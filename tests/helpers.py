@@ -1,6 +1,7 @@
 """Helpers shared by the test modules (import them from here, never from another test module): the repository
 root, real Snakemake runs, the tiny configs of tests/configs/, schema defaults and small toy data."""
 
+import os
 import string
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).resolve().parent / "configs"
+# `make test` runs the tests in one pytest-xdist worker per core: each worker's Snakemake runs then take one core
+CORES = "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"
 
 
 def snakemake_command(workdir):
@@ -21,7 +24,7 @@ def snakemake(workdir, config, *args):
     """Run the real workflow with ``config`` in ``workdir``; returns the completed process."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [*map(str, snakemake_command(workdir)), "--cores", "2", *args]
+    cmd = [*map(str, snakemake_command(workdir)), "--cores", CORES, *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
 
 

@@ -13,7 +13,7 @@ import yaml
 from PIL import Image
 
 from dlbio.data.tiles import load_tile_store
-from helpers import REPO, load_config, snakemake, snakemake_command
+from helpers import CORES, REPO, load_config, snakemake, snakemake_command
 
 pytestmark = pytest.mark.workflow
 
@@ -62,7 +62,7 @@ def test_killed_training_job_resumes_from_its_checkpoint(run):
     config = gan_config()
     config["gan"] = {"long": config["gan"]["star"] | {"iterations": 150, "checkpoint_every": 5}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [*map(str, snakemake_command(run)), "--cores", "2"]
+    cmd = [*map(str, snakemake_command(run)), "--cores", CORES]
     proc = subprocess.Popen(cmd, cwd=run, start_new_session=True, stderr=subprocess.DEVNULL)
     checkpoint = run / "results/gan/long/checkpoint/last.pt"
     while not checkpoint.exists() and proc.poll() is None:

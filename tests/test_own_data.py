@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO
+from helpers import CORES, REPO
 
 RESULT_NAME = re.compile(r"results/(cells|molecules|images|gan|augment/images|augment/cells|motifs)/([^/\s,]+)/")
 GNN = {"hidden": 16, "max_epochs": 30, "patience": 10}
@@ -25,7 +25,7 @@ def own_data(workdir, config, *args):
     if config is not None:
         (workdir / "my.yaml").write_text(yaml.safe_dump(config))
         configfile = ["--configfile", "my.yaml"]
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2", *configfile, *args]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", CORES, *configfile, *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
 
 
