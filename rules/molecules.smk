@@ -16,7 +16,18 @@ molecules_input = lambda wildcards: local_files(
 molecules_library = lambda wildcards: molecule_library(
     config, wildcards.dataset, wildcards.library
 )
-# The conformal interval calibration of a regression entry with an interval_level (else none).
+# A regression entry with an interval_level: its validation-size check, which training waits for (ancient: a new
+# level reruns the check, never training; molecules_calibrate reads the check too, so a new level reruns it), and
+# its conformal interval calibration.
+molecules_interval_check = lambda wildcards: (
+    {
+        "interval_check": ancient(
+            f"results/molecules/{wildcards.dataset}/intervals_check.tsv"
+        )
+    }
+    if molecules_calibrated(config, wildcards.dataset)
+    else {}
+)
 molecules_intervals = lambda wildcards: (
     {"intervals": f"results/molecules/{wildcards.dataset}/intervals.tsv"}
     if molecules_calibrated(config, wildcards.dataset)
@@ -59,8 +70,29 @@ rule molecules_prepare:
         "../scripts/molecules_prepare.py"
 
 
+rule molecules_check_intervals:
+    input:
+        table=rules.molecules_prepare.output.table,
+    output:
+        check="results/molecules/{dataset}/intervals_check.tsv",
+    log:
+        "logs/molecules/{dataset}/check_intervals.log",
+    conda:
+        "../envs/molecules.yaml"
+    threads: 1
+    resources:
+        quick=1,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
+    params:
+        entry=entry_keys("molecules", "dataset", "targets", "interval_level"),
+    script:
+        "../scripts/molecules_check_intervals.py"
+
+
 rule molecules_train_gnn:
     input:
+        unpack(molecules_interval_check),
         graphs=rules.molecules_prepare.output.graphs,
         table=rules.molecules_prepare.output.table,
     output:
@@ -104,6 +136,7 @@ rule molecules_train_gnn:
 
 rule molecules_baseline:
     input:
+        unpack(molecules_interval_check),
         graphs=rules.molecules_prepare.output.graphs,
         table=rules.molecules_prepare.output.table,
     output:
@@ -142,6 +175,7 @@ rule molecules_baseline:
 
 rule molecules_calibrate:
     input:
+        check=rules.molecules_check_intervals.output.check,
         predictions=replicate_results("molecules", "predictions.tsv"),
     output:
         table=report(

@@ -13,7 +13,12 @@ from dlbio.data.molecules import read_molecule_table
 from dlbio.data.molecules.similarity import nearest_training
 from dlbio.errors import InputError
 from dlbio.evaluate.conformal import calibrate, check_level, interval_scores, min_calibration_size
-from dlbio.evaluate.molecule_intervals import calibrate_models, comparison_columns, read_calibration
+from dlbio.evaluate.molecule_intervals import (
+    calibrate_models,
+    check_validation_size,
+    comparison_columns,
+    read_calibration,
+)
 from dlbio.train.fingerprint_baseline import morgan_fingerprints
 
 REMEDY = "raise split.val"
@@ -130,6 +135,19 @@ def test_entry_calibration_pools_replicates_and_round_trips(tmp_path):
         r"\(config key 'molecules.lab.split.val'\) or lower 'molecules.lab.interval_level'",
     ):
         calibrate_models({"gine": few}, ["Act"], 0.9, True, "molecules.lab")
+
+
+def test_validation_size_is_checked_on_the_prepared_split(tmp_path):
+    path = tmp_path / "molecules.tsv"
+    split = ["train"] * 20 + ["val"] * 10 + ["test"] * 5
+    act = [1.0] * 29 + [np.nan] * 6  # one validation molecule unlabelled: 9 labelled
+    pd.DataFrame({"id": range(35), "split": split, "Act": act}).to_csv(path, sep="\t", index=False)
+    table = check_validation_size(path, ["Act"], 0.9, "molecules.lab")
+    assert table.to_dict("records") == [{"target": "Act", "n_val": 9, "needed": 9}]
+    with pytest.raises(InputError, match="molecules.lab: target 'Act': 95% intervals need at least 19 .* there are 9"):
+        check_validation_size(path, ["Act"], 0.95, "molecules.lab")
+    with pytest.raises(InputError, match="'molecules.lab.interval_level' = 1.2: a conformal level must lie strictly"):
+        check_validation_size(path, ["Act"], 1.2, "molecules.lab")
 
 
 def test_nearest_training_molecule_is_rdkits_bulk_tanimoto():

@@ -95,15 +95,8 @@ def test_library_predictions_carry_intervals_and_the_nearest_training_molecule(r
     assert in_training.any() and (predicted.loc[in_training, "similarity"] == 1).all()
     assert (predicted.loc[in_training, "nearest_id"] == predicted.loc[in_training, "id"]).all()
     active = read(run / "results/molecules/active/predict/screen/predictions.tsv")
-    assert active.columns.tolist() == [
-        "id",
-        "input_smiles",
-        "smiles",
-        "similarity",
-        "nearest_id",
-        "gine/pIC50",
-        "fp_rf/pIC50",
-    ]
+    assert active.columns[:6].tolist() == ["id", "input_smiles", "smiles", "similarity", "nearest_id", "gine/pIC50"]
+    assert not [c for c in active.columns if c.endswith(("/lower", "/upper"))]  # no intervals for classification
     assert not (run / "results/molecules/active/intervals.tsv").exists()
 
 
@@ -141,7 +134,8 @@ def test_a_new_level_recalibrates_without_retraining(run, files, tmp_path):
     stamps = [p.stat().st_mtime_ns for p in models]
     config = interval_config(files, interval_level=0.8)
     planned = jobs(snakemake(workdir, config, "-n"))
-    assert planned == {"molecules_calibrate", "molecules_compare", "molecules_predict", "summary", "all"}
+    assert {"molecules_check_intervals", "molecules_calibrate", "molecules_compare", "molecules_predict"} <= planned
+    assert not TRAINING_RULES & planned
     result = snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not TRAINING_RULES & set(re.findall(r"rule (\w+):", result.stdout + result.stderr))
@@ -152,13 +146,18 @@ def test_a_new_level_recalibrates_without_retraining(run, files, tmp_path):
     predicted = read(workdir / "results/molecules/lab/predict/screen/predictions.tsv")
     width = predicted["gine/pIC50/upper"] - predicted["gine/pIC50/lower"]
     assert np.allclose(width, 2 * after.loc["gine", "q"] * (predicted["gine/pIC50/std"] + after.loc["gine", "floor"]))
-    too_high = snakemake(workdir, interval_config(files, interval_level=0.99))
-    assert too_high.returncode != 0
-    log = (workdir / "logs/molecules/lab/calibrate.log").read_text()
+
+
+def test_too_few_validation_molecules_for_the_level_stop_before_training(files, tmp_path):
+    result = snakemake(tmp_path, interval_config(files, split={"method": "random", "val": 0.05, "test": 0.15}))
+    assert result.returncode != 0
+    log = (tmp_path / "logs/molecules/lab/check_intervals.log").read_text()
     assert (
-        "molecules.lab: model 'gine', target 'pIC50': 99% intervals need at least 99 validation molecules with a "
-        "measured value, there are 18; give more molecules the split 'val' (config key 'molecules.lab.split.val')"
+        "molecules.lab: target 'pIC50': 90% intervals need at least 9 validation molecules with a measured value, "
+        "there are 6; give more molecules the split 'val' (config key 'molecules.lab.split.val') or lower "
+        "'molecules.lab.interval_level'"
     ) in log
+    assert not list(tmp_path.glob("results/molecules/lab/*/rep*/model.*"))
 
 
 def test_a_classification_entry_asked_for_intervals_stops_before_any_job(files, tmp_path):

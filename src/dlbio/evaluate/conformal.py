@@ -40,6 +40,17 @@ def min_calibration_size(level):
     return n
 
 
+def require_calibration_size(n, level, what, remedy):
+    """Fail naming ``what``, ``n`` and ``remedy`` (what to raise or lower) unless ``n`` labelled validation molecules
+    suffice for ``level`` intervals (:func:`min_calibration_size`)."""
+    need = min_calibration_size(level)
+    if n < need:
+        raise InputError(
+            f"{what}: {level:.0%} intervals need at least {need} validation molecules with a measured value, "
+            f"there are {n}; {remedy}"
+        )
+
+
 @dataclass(frozen=True)
 class Calibration:
     """A fitted interval: ``level``, the score quantile ``q``, the spread ``floor`` (None: scores not normalised) and
@@ -66,12 +77,8 @@ def calibrate(y, mean, spread, level, what, remedy):
     """
     y, mean = np.asarray(y, float), np.asarray(mean, float)
     rows = ~np.isnan(y)
-    n, need = int(rows.sum()), min_calibration_size(level)
-    if n < need:
-        raise InputError(
-            f"{what}: {level:.0%} intervals need at least {need} validation molecules with a measured value, "
-            f"there are {n}; {remedy}"
-        )
+    n = int(rows.sum())
+    require_calibration_size(n, level, what, remedy)
     residuals = np.abs(y[rows] - mean[rows])
     floor = None
     if spread is not None:

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 
 from dlbio.errors import InputError
-from dlbio.evaluate.conformal import Calibration, calibrate, check_level, interval_scores
+from dlbio.evaluate.conformal import (
+    Calibration,
+    calibrate,
+    check_level,
+    interval_scores,
+    min_calibration_size,
+    require_calibration_size,
+)
 from dlbio.evaluate.properties import read_replicates
 
 COLUMNS = [
@@ -45,16 +52,32 @@ def pooled_predictions(prediction_paths, targets, shared):
     return np.tile(y, (len(tables), 1)), split, stacked.reshape(-1, len(targets)), None
 
 
+def _remedy(entry_key):
+    return (
+        f"give more molecules the split 'val' (config key '{entry_key}.split.val') "
+        f"or lower '{entry_key}.interval_level'"
+    )
+
+
+def check_validation_size(table_path, targets, level, entry_key):
+    """Before training: fail unless the prepared split (``molecules.tsv``) has enough labelled validation molecules
+    of every target for ``level`` intervals. Returns a table of ``target``, ``n_val``, ``needed``."""
+    check_level(level, f"{entry_key}.interval_level")
+    table = pd.read_csv(table_path, sep="\t", dtype={"split": str})
+    val = table[table["split"] == "val"]
+    counts = {t: int(val[t].notna().sum()) for t in targets}
+    for target, n in counts.items():
+        require_calibration_size(n, level, f"{entry_key}: target '{target}'", _remedy(entry_key))
+    return pd.DataFrame({"target": list(counts), "n_val": list(counts.values()), "needed": min_calibration_size(level)})
+
+
 def calibrate_models(predictions, targets, level, shared, entry_key):
     """The calibration table (:data:`COLUMNS`) of ``predictions`` (model → its replicates' prediction files).
 
     ``entry_key`` (``molecules.<name>``) names the entry in errors (too few validation molecules for ``level``).
     """
     check_level(level, f"{entry_key}.interval_level")
-    remedy = (
-        f"give more molecules the split 'val' (config key '{entry_key}.split.val') "
-        f"or lower '{entry_key}.interval_level'"
-    )
+    remedy = _remedy(entry_key)
     rows = []
     for model, paths in predictions.items():
         y, split, mean, spread = pooled_predictions(paths, targets, shared)
