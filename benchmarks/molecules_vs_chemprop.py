@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/molecules_vs_chemprop.py [--seeds 0 1 2] [--threads 2]
         [--datasets chembl_cmet b3db_logbb] [--models dmpnn dmpnn-e40 dmpnn-h200 mpnn gine attentivefp fp_rf]
         [--out runs.tsv [--resume]]
+    .venv/bin/python benchmarks/molecules_vs_chemprop.py --intervals [--ensemble 3] [--level 0.9] [--seeds 0]
+        [--models dmpnn fp_rf]
 
 chemprop is not a dlbio dependency: the first run installs ``torch==2.13.0``, ``chemprop==2.3.1`` and
 ``qc-b3db==1.1.1`` into a throwaway venv, ``benchmarks/.venv-chemprop`` (git-ignored, ≈ 1.7 GB; ``--venv``
@@ -27,6 +29,16 @@ the CPU seconds (all threads) of one training run: chemprop's whole ``chemprop t
 featurisation, training, test predictions), dlbio's featurisation + training + predictions in-process.
 Run it on an otherwise idle machine: two-thread runs slow down many-fold when other jobs take a core (CPU
 seconds too, threads spin while they wait); the load average at the start and the end is printed.
+
+``--intervals``: uncertainty side by side instead. Per dataset and seed ``s``, an ensemble of ``--ensemble`` members
+(seeds ``s``, ``s + 1``, ...) of each tool on the same split: chemprop trains with ``--ensemble-size`` and predicts
+with its own path (``--uncertainty-method ensemble --calibration-method conformal-regression``, calibrated on the
+validation molecules: half width = the members' variance + a conformal ``q``); dlbio trains each model of
+``--models`` once per member and calibrates on the same validation molecules as the workflow does
+(:mod:`dlbio.evaluate.conformal`: half width = ``q`` · (members' std + their median on validation); ``<model>
+plain``: the same ensemble with unnormalised scores, half width = ``q``). Printed per dataset and method: test
+coverage at ``--level``, mean interval width, Spearman of |error| with the uncertainty, test RMSE of the mean. Also
+dlbio's test error by similarity to the training molecules (:mod:`dlbio.evaluate.applicability`).
 """
 
 import argparse
@@ -46,6 +58,9 @@ from snakemake.utils import validate
 
 from dlbio.data.molecules import prepare_molecule_dataset
 from dlbio.data.molecules.featurize import featurize_many, to_data_list
+from dlbio.data.molecules.similarity import nearest_training
+from dlbio.evaluate.applicability import BINS
+from dlbio.evaluate.conformal import calibrate
 from dlbio.train.fingerprint_baseline import fit_predict_forest, morgan_fingerprints
 from dlbio.train.molecule_gnn import fit_molecule_model, predict_molecules
 
@@ -167,11 +182,10 @@ def chemprop_startup(python):
     return min(times)
 
 
-def run_dlbio(model, entry, kept, y, seed, threads):
-    """Featurise, train and predict in-process: (test RMSE, wall s, CPU s)."""
+def predict_dlbio(model, entry, kept, y, seed, threads, epochs=None):
+    """Featurise, train and predict every molecule in-process: predictions (M, T); ``epochs``: a GNN's
+    ``max_epochs`` and ``patience`` instead of its recipe's."""
     split = kept["split"].to_numpy()
-    test = split == "test"
-    cpu, start = time.process_time(), time.perf_counter()
     if model == "fp_rf":
         fp = entry["baseline"]
         fingerprints = morgan_fingerprints(kept["smiles"], fp["radius"], fp["n_bits"])
@@ -179,10 +193,125 @@ def run_dlbio(model, entry, kept, y, seed, threads):
     else:
         graphs = to_data_list(featurize_many(kept["smiles"], processes=1) | {"y": torch.from_numpy(y)})
         arch, params = RECIPES.get(model, (model, entry["gnn"]))
+        params = params if epochs is None else params | {"max_epochs": epochs, "patience": epochs}
         fitted, scaler, _ = fit_molecule_model(arch, graphs, split, "regression", params, torch.device("cpu"), seed)
         pred = predict_molecules(fitted, graphs, scaler, "regression", torch.device("cpu"))
+    return pred
+
+
+def run_dlbio(model, entry, kept, y, seed, threads):
+    """Featurise, train and predict in-process: (test RMSE, wall s, CPU s)."""
+    test = kept["split"].to_numpy() == "test"
+    cpu, start = time.process_time(), time.perf_counter()
+    pred = predict_dlbio(model, entry, kept, y, seed, threads)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     return rmse(pred[test], y[test]), wall, cpu
+
+
+def chemprop_intervals(python, csv, kept, target, seed, members, level, threads, workdir, epochs=None):
+    """chemprop's ensemble with its conformal-regression calibrator on the validation molecules: test
+    ``(prediction, calibrated half width, members' variance)`` arrays in test order."""
+    out = workdir / f"chemprop_ensemble_seed{seed}"
+    env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    chemprop, device = str(python.parent / "chemprop"), ["--accelerator", "cpu", "--devices", "1"]
+    val, test = workdir / "val.csv", workdir / "test.csv"
+    kept.loc[kept["split"] == "val", ["smiles", target]].to_csv(val, index=False)
+    kept.loc[kept["split"] == "test", ["smiles", target]].to_csv(test, index=False)
+    train = [chemprop, "train", "-i", str(csv), "-s", "smiles", "--target-columns", target, "--splits-column", "split"]
+    train += ["-t", "regression", "--pytorch-seed", str(seed), "--ensemble-size", str(members), "-n", "0"]
+    train += ["-o", str(out)] + ([] if epochs is None else ["--epochs", str(epochs)])
+    with open(workdir / f"chemprop_ensemble_seed{seed}.log", "w") as log:
+        subprocess.run([*train, *device], check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
+        models = sorted(str(p) for p in out.rglob("best.pt"))
+        if len(models) != members:
+            raise RuntimeError(f"chemprop wrote {len(models)} models, expected {members}: {models}")
+        predict = [chemprop, "predict", "-i", str(test), "-s", "smiles", "--model-paths", *models, *device]
+        predict += ["--uncertainty-method", "ensemble"]
+        calibration = ["--calibration-method", "conformal-regression", "--cal-path", str(val)]
+        calibration += ["--conformal-alpha", str(round(1 - level, 6))]
+        for name, extra in (("calibrated.csv", calibration), ("raw.csv", [])):
+            command = [*predict, *extra, "-o", str(out / name)]
+            subprocess.run(command, check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
+    calibrated, raw = pd.read_csv(out / "calibrated.csv"), pd.read_csv(out / "raw.csv")
+    return calibrated[target].to_numpy(), calibrated[f"{target}_unc"].to_numpy(), raw[f"{target}_unc"].to_numpy()
+
+
+def interval_row(dataset, method, seed, y, mean, half, uncertainty, level):
+    """One line of the interval table: coverage at ``level``, mean width, Spearman of |error| with ``uncertainty``."""
+    error = np.abs(y - mean)
+    spearman = pd.Series(error).corr(pd.Series(uncertainty), method="spearman") if uncertainty is not None else None
+    return {
+        "dataset": dataset,
+        "method": method,
+        "seed": seed,
+        "level": level,
+        "coverage": float(np.mean(error <= half)),
+        "mean width": float(np.mean(2 * half)),
+        "spearman |error| vs uncertainty": spearman,
+        "test RMSE": rmse(mean, y),
+    }
+
+
+def run_intervals(args, python, entries):
+    """The --intervals comparison: per dataset and seed, chemprop's and dlbio's ensembles on the same split."""
+    rows, similarity_rows = [], []
+    with tempfile.TemporaryDirectory(prefix="chemprop_intervals_") as tmp:
+        for name in args.datasets:
+            entry = entries[name]
+            tensors, kept, _ = prepare_molecule_dataset(name, entry)
+            target, y = entry["targets"][0], tensors["y"].numpy()
+            split = kept["split"].to_numpy()
+            val, test = split == "val", split == "test"
+            print(f"\n{name}: {len(kept)} molecules, {val.sum()} validation, {test.sum()} test", flush=True)
+            workdir = Path(tmp) / name
+            workdir.mkdir()
+            csv = workdir / "data.csv"
+            kept[["smiles", target, "split"]].to_csv(csv, index=False)
+            fp = entry["baseline"]
+            bits = morgan_fingerprints(kept["smiles"], fp["radius"], fp["n_bits"])
+            similarity = nearest_training(bits[test], bits[split == "train"])[0]
+            for seed in args.seeds:
+                if not args.no_chemprop:
+                    start = time.perf_counter()
+                    pred, half, variance = chemprop_intervals(
+                        python, csv, kept, target, seed, args.ensemble, args.level, args.threads, workdir, args.epochs
+                    )
+                    rows.append(interval_row(name, "chemprop", seed, y[test, 0], pred, half, variance, args.level))
+                    if args.out:
+                        pd.DataFrame(rows).to_csv(args.out, sep="\t", index=False)
+                    print(f"  seed {seed} chemprop ensemble: {time.perf_counter() - start:.0f} s", flush=True)
+                for model in args.models:
+                    start = time.perf_counter()
+                    runs = np.stack(
+                        [
+                            predict_dlbio(model, entry, kept, y, seed + m, args.threads, args.epochs)
+                            for m in range(args.ensemble)
+                        ]
+                    )[:, :, 0]
+                    mean, std = runs.mean(0), runs.std(0, ddof=1)
+                    for method, spread in ((model, std), (f"{model} plain", None)):
+                        s_val, s_test = (None, None) if spread is None else (spread[val], spread[test])
+                        fitted = calibrate(y[val, 0], mean[val], s_val, args.level, f"{name} {model}", "raise val")
+                        half = np.broadcast_to(fitted.half_width(s_test), test.sum())
+                        row = interval_row(name, method, seed, y[test, 0], mean[test], half, std[test], args.level)
+                        rows.append(row)
+                        if args.out:
+                            pd.DataFrame(rows).to_csv(args.out, sep="\t", index=False)
+                    error = np.abs(mean[test] - y[test, 0])
+                    bins = pd.cut(similarity, BINS, right=False)
+                    for interval, errors in pd.Series(error).groupby(bins, observed=True):
+                        similarity_rows.append(
+                            {"dataset": name, "model": model, "seed": seed, "similarity": str(interval)}
+                            | {"n": len(errors), "mean |error|": errors.mean()}
+                        )
+                    print(f"  seed {seed} {model} ensemble: {time.perf_counter() - start:.0f} s", flush=True)
+    table = pd.DataFrame(rows)
+    summary = table.groupby(["dataset", "method"], sort=False).mean(numeric_only=True).drop(columns="seed")
+    print(f"\nensembles of {args.ensemble}, seeds {args.seeds}, level {args.level}; test molecules, means over seeds\n")
+    print(summary.round(3).to_markdown())
+    print("\ndlbio: test |error| of the ensemble mean by highest Tanimoto similarity to the training molecules\n")
+    by_similarity = pd.DataFrame(similarity_rows).groupby(["dataset", "model", "similarity"], sort=False)
+    print(by_similarity.agg({"n": "sum", "mean |error|": "mean"}).round(3).to_markdown())
 
 
 def settings(model, entry):
@@ -235,10 +364,19 @@ def main():
     parser.add_argument("--venv", type=Path, default=VENV)
     parser.add_argument("--out", type=Path, help="also write every run to this TSV, as it ends")
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --out, do the others")
+    parser.add_argument("--intervals", action="store_true", help="uncertainty side by side (see above)")
+    parser.add_argument("--ensemble", type=int, default=3, help="--intervals: members of each ensemble")
+    parser.add_argument("--level", type=float, default=0.9, help="--intervals: interval level")
+    parser.add_argument(
+        "--epochs", type=int, help="--intervals: epochs of chemprop and of dlbio's GNNs (default: their recipes' 50)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     python = ensure_venv(args.venv)
     entries = dataset_entries(python)
+    if args.intervals:
+        run_intervals(args, python, entries)
+        return
     startup = None if args.no_chemprop else chemprop_startup(python)
     load = os.getloadavg()[0]
     start = time.perf_counter()
