@@ -154,7 +154,7 @@ def count_row(sequences, motifs, training=None):
 
 
 def training_row(experiment):
-    """The training set's row: the experiment's sequences counted (they are regenerated from its seed)."""
+    """The experiment's training sequences (regenerated from its seed) and their row of the table."""
     sequences, _ = make_sequences(experiment["modes"], experiment["n_train"], experiment["length"], experiment["seed"])
     return sequences, count_row(sequences, [mode["motif"] for mode in experiment["modes"]])
 
