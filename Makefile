@@ -29,16 +29,15 @@ demo: $(BIN)/.installed
 # config), slurm (the workflow on a real single-node SLURM cluster: needs root and apt-get), gpu (needs CUDA), slow
 # (a unit test that trains for a while). `make test` runs every tier (the README's command; what CI runs);
 # `make test-fast` runs the rest (unit tests, dry runs, lint) in under 3 minutes. Both print the 15 slowest tests.
-# Both spread the tests over one pytest-xdist worker per core (a test file stays in one worker, so its module
-# fixtures run once; each worker's torch and Snakemake runs take one thread). `make test` then runs the SLURM tier
-# alone, last: once SLURM is set up and its controller stopped, every Snakemake start waits ~9 s for `scontrol`.
+# Both spread the tests over pytest-xdist workers, one per core, a test file staying in one worker (its module fixtures
+# run once; each worker's torch and Snakemake runs take one thread). `make test` adds one worker for the SLURM file,
+# which it takes first and which mostly waits on the cluster (tests/conftest.py orders the files).
 # One tier alone: .venv/bin/pytest -m workflow
 test: $(BIN)/.installed
-	$(BIN)/pytest -n $(CORES) --dist loadfile -m "not slurm"
-	$(BIN)/pytest -m slurm
+	$(BIN)/pytest -n $$(($(CORES) + 1)) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(BIN)/.installed
-	$(BIN)/pytest -n $(CORES) --dist loadfile -m "not workflow and not slurm and not gpu and not slow"
+	$(BIN)/pytest -n $(CORES) --dist loadfile --no-loadscope-reorder -m "not workflow and not slurm and not gpu and not slow"
 
 report: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --report report.html

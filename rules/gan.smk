@@ -46,9 +46,12 @@ rule gan_train:
         "logs/gan/{run}/train.log",
     benchmark:
         "results/gan/{run}/train.benchmark.tsv"
+    # the longest path of most runs (training, then evaluation and augmentation): it starts first
+    priority: 2
     conda:
         "../envs/images.yaml"
-    threads: 2
+    # one thread: small nets gain little from a second one (docs/benchmarks.md); more with --set-threads gan_train=N
+    threads: 1
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
@@ -77,9 +80,10 @@ rule gan_sample:
         ),
     log:
         "logs/gan/{run}/sample.log",
+    priority: 2
     conda:
         "../envs/images.yaml"
-    threads: 2
+    threads: 1
     resources:
         quick=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -118,6 +122,7 @@ rule gan_evaluate:
         headline="results/gan/{run}/headline.tsv",
     log:
         "logs/gan/{run}/evaluate.log",
+    priority: 2
     conda:
         "../envs/images.yaml"
     threads: 1
@@ -200,7 +205,7 @@ rule gan_export:
         "logs/gan/{run}/export.log",
     conda:
         "../envs/images.yaml"
-    threads: 2
+    threads: 1
     resources:
         quick=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,

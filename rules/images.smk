@@ -46,6 +46,7 @@ rule images_simulate:
         directory("results/images/{dataset}/simulated"),
     log:
         "logs/images/{dataset}/simulate.log",
+    priority: 2  # before the GAN's training
     conda:
         "../envs/images.yaml"
     threads: 1
@@ -74,6 +75,7 @@ rule images_prepare:
         ),
     log:
         "logs/images/{dataset}/prepare.log",
+    priority: 2
     conda:
         "../envs/images.yaml"
     threads: 1
@@ -120,6 +122,7 @@ rule images_classifier:
         ),
     log:
         "logs/images/{dataset}/classifier.log",
+    priority: 2  # the GAN evaluation scores with it
     conda:
         "../envs/images.yaml"
     threads: 1
@@ -154,7 +157,7 @@ rule images_classify:
         set="[^/]+",
     conda:
         "../envs/images.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,

@@ -305,7 +305,7 @@ rule molecules_predict:
         library="[^/]+",
     conda:
         "../envs/molecules.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,

@@ -21,9 +21,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def pytest_collection_modifyitems(items):
-    """Run the real-SLURM tests last: once they have configured SLURM and stopped its controller, every later
-    Snakemake start waits ~9 s for ``scontrol show config`` (the slurm plugin asks at import) to give up."""
-    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+    """Files in the order `make test`'s workers take them (``--dist loadfile --no-loadscope-reorder``): the real-SLURM
+    file first (its worker mostly waits on the cluster), then the files that run workflows (the longest), then the
+    rest; within a file, tests keep their order."""
+    rank = {}
+    for item in items:
+        tier = 0 if item.get_closest_marker("slurm") else 1 if item.get_closest_marker("workflow") else 2
+        rank[item.path] = min(rank.get(item.path, 2), tier)
+    items.sort(key=lambda item: rank[item.path])
 
 
 def simulate_counts(n_per_type=80, n_genes=300, n_types=3, seed=0):

@@ -90,10 +90,11 @@ def accounting(run_id):
 @pytest.fixture(scope="module")
 def runs(cluster, tmp_path_factory, counts_h5ad):
     config = tiny_config(counts_h5ad, {"iterations": 4, "batch_size": 4, "width": 4, "checkpoint_every": 2})
+    threads = ["--set-threads", "gan_train=2"]  # a user's setting: it must reach SLURM as the job's CPUs
     local = tmp_path_factory.mktemp("local")
-    assert snakemake(local, config, *TARGETS).returncode == 0
+    assert snakemake(local, config, *TARGETS, *threads).returncode == 0
     slurm = tmp_path_factory.mktemp("slurm")
-    result, jobs = on_slurm(slurm, config, *TARGETS)
+    result, jobs = on_slurm(slurm, config, *TARGETS, *threads)
     assert result.returncode == 0, result.stderr[-3000:]
     return local, slurm, jobs
 
@@ -112,7 +113,7 @@ def test_training_ran_on_the_gpu_partition_with_a_gpu(runs):
     for rule, threads in (("gan_train", 2), ("cells_train_gnn", 1)):
         assert jobs.loc[rule, "Partition"] == "gpu"
         assert "gres/gpu=1" in jobs.loc[rule, "AllocTRES"]
-        assert f"cpu={threads}" in jobs.loc[rule, "AllocTRES"]  # the rule's threads
+        assert f"cpu={threads}" in jobs.loc[rule, "AllocTRES"]  # the rule's threads, or the run's --set-threads
         # Biowulf's documented form, without lscratch (DLBIO_LSCRATCH_GB unset)
         assert f"--gres=gpu:{GPU_MODEL}:1" in jobs.loc[rule, "SubmitLine"]
         assert "--gpus" not in jobs.loc[rule, "SubmitLine"]

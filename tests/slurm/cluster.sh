@@ -40,6 +40,9 @@ down() {
     fi
   done
   rm -f "$RUN/started"
+  # with no controller, `scontrol` (which the slurm plugin of every later Snakemake start asks) gives up at once
+  # instead of after MessageTimeout's 10 s; `up` writes the config anew
+  [ -f "$CONF/slurm.conf" ] && sed -i '/^MessageTimeout=/d; $a MessageTimeout=1' "$CONF/slurm.conf"
 }
 
 install_packages() {
