@@ -92,7 +92,8 @@ def runs(cluster, tmp_path_factory, counts_h5ad):
     config = tiny_config(counts_h5ad, {"iterations": 4, "batch_size": 4, "width": 4, "checkpoint_every": 2})
     threads = ["--set-threads", "gan_train=2"]  # a user's setting: it must reach SLURM as the job's CPUs
     local = tmp_path_factory.mktemp("local")
-    assert snakemake(local, config, *TARGETS, *threads).returncode == 0
+    # two cores, so that the local training takes the two threads the SLURM job gets (a thread count changes floats)
+    assert snakemake(local, config, *TARGETS, *threads, "--cores", "2").returncode == 0
     slurm = tmp_path_factory.mktemp("slurm")
     result, jobs = on_slurm(slurm, config, *TARGETS, *threads)
     assert result.returncode == 0, result.stderr[-3000:]
