@@ -9,10 +9,11 @@ side by side in this run (ratios to the first row of each block, never absolute 
 
 - **motif GAN** (``motifs.two_modes_alternating`` of config/config.yaml: pooled nets, batch 32):
   generator steps/s for ``gan`` and ``wgan-gp`` (5 critic steps each) with the configured
-  ``channels`` and with half of them;
-- **tile GAN** (``gan.demo``: star-shaped DCGAN, 6 classes, 48×80 tiles, width 16, and BioGANs'
+  ``channels``, with half of them, and on the 128-bit sequences of the demo before 2026-12-07;
+- **tile GAN** (``gan.demo``: star-shaped DCGAN on its classes, 48×80 tiles, width 16, and BioGANs'
   width 64): iterations/s with the nets in PyTorch's default NCHW layout (what ``GANTrainer`` uses)
-  and in channels-last layout (NHWC, which oneDNN's convolutions prefer);
+  and in channels-last layout (NHWC, which oneDNN's convolutions prefer); at width 16 also the demo
+  before 2026-12-07 (all six classes, 16 tiles per class a batch);
 - **cell GNN** (GraphSAGE with the demo's ``gnn`` settings on a 20,000-cell kNN graph of Gaussian
   clusters, mini-batches of 512 cells with 10 sampled in-neighbours per layer): epochs/s.
 
@@ -36,6 +37,7 @@ from torch_geometric.data import Data
 
 from dlbio.data.cells import knn_graph, stratified_split
 from dlbio.data.motifs import make_sequences
+from dlbio.data.simulate_lin import CLASSES
 from dlbio.train.cell_gnn import fit_node_classifier
 from dlbio.train.gan import GANTrainer
 from dlbio.train.motif_gan import train_motif_gan
@@ -61,32 +63,43 @@ def rate(step, seconds):
 
 def motif_cases(config):
     experiment = dict(config["motifs"]["two_modes_alternating"], critic_pretrain=0, iterations=10)
-    sequences, _ = make_sequences(experiment["modes"], experiment["n_train"], experiment["length"], 0)
     for algorithm in experiment["algorithms"]:
-        for label, channels in (("configured", experiment["channels"]), ("half channels", experiment["channels"] // 2)):
-            settings = experiment | {"channels": channels}
+        variants = {
+            f"configured ({experiment['channels']} channels, length {experiment['length']})": experiment,
+            f"half channels ({experiment['channels'] // 2})": experiment | {"channels": experiment["channels"] // 2},
+            "length 128 (the demo before 2026-12-07)": experiment | {"length": 128},
+        }
+        for label, settings in variants.items():
+            data = make_sequences(settings["modes"], settings["n_train"], settings["length"], 0)[0]
             yield (
                 f"motif {algorithm}",
-                f"{label} ({channels})",
+                label,
                 "10 generator steps",
-                lambda s=settings, a=algorithm: train_motif_gan(sequences, a, s, CPU),
+                lambda s=settings, a=algorithm, d=data: train_motif_gan(d, a, s, CPU),
             )
 
 
 def tile_cases(config, store):
-    images, labels = store
+    demo = config["gan"]["demo"] | {"name": "bench", "iterations": 10**9, "checkpoint_every": 10**9}
+    classes = len(demo["classes"] or CLASSES)
+    before = demo | {"batch_size": 16}  # six classes
     for width in (16, 64):
-        run = config["gan"]["demo"] | {"name": "bench", "width": width, "iterations": 10**9, "checkpoint_every": 10**9}
-        for layout in (torch.contiguous_format, torch.channels_last):
-            trainer = GANTrainer(run, images, labels, 6, CPU, tempfile.mkdtemp())
+        variants = [(layout, demo, classes) for layout in (torch.contiguous_format, torch.channels_last)]
+        if width == 16:
+            variants.append(("six classes, batch 16 (the demo before 2026-12-07)", before, len(CLASSES)))
+        for variant, run, k in variants:
+            keep = store[1] < k
+            trainer = GANTrainer(run | {"width": width}, store[0][keep], store[1][keep], k, CPU, tempfile.mkdtemp())
+            layout = variant if isinstance(variant, torch.memory_format) else torch.contiguous_format
             trainer.generator.to(memory_format=layout)
             trainer.critics.to(memory_format=layout)
 
-            def step(trainer=trainer):
-                trainer.critic_step(run["batch_size"])
-                trainer.generator_step(run["batch_size"])
+            def step(trainer=trainer, size=run["batch_size"]):
+                trainer.critic_step(size)
+                trainer.generator_step(size)
 
-            yield f"tile GAN width {width}", str(layout).removeprefix("torch."), "1 iteration", step
+            label = f"{k} classes, {str(layout).removeprefix('torch.')}" if variant is layout else variant
+            yield f"tile GAN width {width}", label, "1 iteration", step
 
 
 def cell_cases(config):
@@ -122,7 +135,7 @@ def main():
     args = parser.parse_args()
     config = demo_config()
     rng = np.random.default_rng(0)
-    store = rng.integers(0, 256, (900, 2, 48, 80), dtype=np.uint8), np.repeat(np.arange(6), 150)
+    store = rng.integers(0, 256, (900, 2, 48, 80), dtype=np.uint8), np.repeat(np.arange(len(CLASSES)), 150)
     cases = {"motif": lambda: motif_cases(config), "tile": lambda: tile_cases(config, store), "cell": lambda: cell_cases(config)}
     rows = []
     for threads in args.threads:
