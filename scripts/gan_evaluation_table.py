@@ -1,6 +1,6 @@
 """Table of every GAN run's evaluation on one dataset."""
 
-from dlbio.evaluate.gan_evaluation import evaluation_table
+from dlbio.evaluate.summary import evaluation_table
 from dlbio.io import log_to
 
 log_to(snakemake.log[0])

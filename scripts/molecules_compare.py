@@ -6,9 +6,9 @@ import pandas as pd
 
 from dlbio.evaluate.applicability import error_by_similarity, held_out_errors, plot_applicability
 from dlbio.evaluate.calibration import ECE_METRICS
-from dlbio.evaluate.comparison import by_model, compare_models, plot_comparison
+from dlbio.evaluate.comparison import by_model, compare_models, plot_comparison, read_replicates
 from dlbio.evaluate.molecule_intervals import comparison_columns
-from dlbio.evaluate.properties import HEADLINE, ensemble_rows, read_replicates
+from dlbio.evaluate.properties import HEADLINE, ensemble_rows
 from dlbio.evaluate.summary import model_vs_baseline, write_headline
 from dlbio.io import log_to
 from dlbio.models.registry import MOLECULE_BASELINE

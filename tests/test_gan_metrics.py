@@ -7,11 +7,10 @@ import torch
 from dlbio.data.simulate_lin import simulate_lin
 from dlbio.data.tiles import build_tile_store, list_images, training_tiles
 from dlbio.errors import InputError
-from dlbio.io import write_json
 from dlbio.evaluate.cell_stats import cell_length, cell_lengths, latent_lengths, length_distance
 from dlbio.evaluate.domain_metrics import domain_metrics
 from dlbio.evaluate.c2st import INCONCLUSIVE
-from dlbio.evaluate.gan_evaluation import HELD_OUT, GANEvaluation, evaluation_table, flat_c2st
+from dlbio.evaluate.gan_evaluation import HELD_OUT, GANEvaluation, flat_c2st
 from dlbio.evaluate.mode_coverage import class_agreement, mode_coverage, total_variation
 from dlbio.models.dcgan import build_gan
 from dlbio.train.gan import GANTrainer, snapshot_files, snapshot_iterations
@@ -171,16 +170,6 @@ def test_pooled_generator_is_scored_with_its_snapshots(toy, tmp_path):
     assert (table["c2st_verdict"] == INCONCLUSIVE).all()
     assert table.loc[1, "fid"] == summary["fid"]
     assert set(rows) <= {-1, 0, 1, 2} and len(rows) == 24
-
-
-def test_table_has_one_row_per_run_without_per_class_values(tmp_path):
-    for run, fid in (("a", 1.5), ("b", 2.5)):
-        write_json(
-            {"run": run, "fid": fid, "fid/Alp14": 3.0, "cell_length_wasserstein": None}, tmp_path / f"{run}.json"
-        )
-    table = evaluation_table([tmp_path / "a.json", tmp_path / "b.json"])
-    assert list(table.columns) == ["run", "fid", "cell_length_wasserstein"]
-    assert list(table["fid"]) == [1.5, 2.5] and table["cell_length_wasserstein"].isna().all()
 
 
 def test_flat_c2st_blanks_the_held_out_scores_of_an_inconclusive_test_only():

@@ -1,4 +1,5 @@
-"""results/summary.tsv: each path's headline rows from its results, written as headline.tsv and stacked."""
+"""results/summary.tsv: each path's headline rows from its results, written as headline.tsv and stacked; the GAN runs'
+evaluation table."""
 
 import pandas as pd
 import pytest
@@ -7,12 +8,14 @@ from dlbio.evaluate.c2st import INCONCLUSIVE
 from dlbio.evaluate.summary import (
     augment_cells_rows,
     augment_images_rows,
+    evaluation_table,
     gan_rows,
     model_vs_baseline,
     motif_rows,
     summary_table,
     write_headline,
 )
+from dlbio.io import write_json
 
 
 def comparison(baseline, metric, **means):
@@ -111,3 +114,13 @@ def test_rows_keep_the_order_of_the_headline_files_and_no_files_give_an_empty_ta
     assert list(table["path"].unique()) == ["cells", "molecules", "gan", "augment_images", "augment_cells", "motifs"]
     assert list(table["name"].unique()) == ["pbmc", "cmet", "active", "demo", "stuck", "rare", "two"]
     assert summary_table([]).empty
+
+
+def test_gan_evaluation_table_has_one_row_per_run_without_per_class_values(tmp_path):
+    for run, fid in (("a", 1.5), ("b", 2.5)):
+        write_json(
+            {"run": run, "fid": fid, "fid/Alp14": 3.0, "cell_length_wasserstein": None}, tmp_path / f"{run}.json"
+        )
+    table = evaluation_table([tmp_path / "a.json", tmp_path / "b.json"])
+    assert list(table.columns) == ["run", "fid", "cell_length_wasserstein"]
+    assert list(table["fid"]) == [1.5, 2.5] and table["cell_length_wasserstein"].isna().all()

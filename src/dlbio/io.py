@@ -8,16 +8,18 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-
 
 def save_tensors(tensors, path):
     """Write a dict of tensors; load it back with :func:`load_tensors` (no pickled objects)."""
+    import torch  # here, not at the top: most jobs read only JSON and tables, and torch costs ~2 s to import
+
     torch.save({name: t.contiguous() for name, t in tensors.items()}, path)
 
 
 def load_tensors(path):
     """Read a dict of tensors written by :func:`save_tensors`, never running code from it."""
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

@@ -20,8 +20,6 @@ from PIL import Image
 
 from dlbio.data.tiles import IMAGE_SUFFIXES, load_fitted, reading_threads, to_uint8
 from dlbio.errors import InputError
-from dlbio.evaluate.calibration import ProbabilityCalibration, set_labels
-from dlbio.evaluate.conformal import check_level
 from dlbio.train.tile_classifier import predict_tiles, read_tile_classifier
 
 EXPORT_FORMATS = ("png", "tiff16")
@@ -87,6 +85,9 @@ def classify_images(
     images entry it was trained on (``channels``, ``size``, ``fit``, ``intensity``; ``key_prefix``, e.g.
     ``images.lin.``, starts its config keys in errors, as ``set_level`` of ``level``).
     """
+    from dlbio.evaluate.calibration import ProbabilityCalibration, set_labels  # local: torchmetrics costs ~3 s
+    from dlbio.evaluate.conformal import check_level
+
     check_level(level, f"{key_prefix}set_level")
     model, classes, (temperature, scores) = read_tile_classifier(classifier, device)
     calibration = ProbabilityCalibration(temperature, scores)

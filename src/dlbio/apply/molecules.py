@@ -45,10 +45,8 @@ from dlbio.errors import InputError, require_file
 from dlbio.evaluate.calibration import ProbabilityCalibration, calibrate_tasks, set_labels, two_class
 from dlbio.evaluate.conformal import check_level
 from dlbio.io import atomic_write
-from dlbio.models.molecule_gnn import build_molecule_model
 from dlbio.models.registry import MOLECULE_BASELINE
 from dlbio.train.fingerprint_baseline import load_forests, morgan_fingerprints, predict_forests, save_forests
-from dlbio.train.molecule_gnn import TargetScaler, predict_molecules
 
 MODEL_FORMAT, MODEL_FORMAT_VERSION = "dlbio.molecule_model", 2  # version 1: no calibration
 FLOAT_FORMAT = "%.7g"  # float32 predictions in full
@@ -140,6 +138,9 @@ def _check_metadata(saved, path, arch):
 
 
 def _load_gnn(path, device, arch, batch_size):
+    from dlbio.models.molecule_gnn import build_molecule_model  # local: torch_geometric costs ~3 s to import
+    from dlbio.train.molecule_gnn import TargetScaler, predict_molecules
+
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for a file it cannot read safely

@@ -24,11 +24,9 @@ from torch_geometric.data import Data
 
 from dlbio.data.cells import SPLITS, knn_distances, link_new_cells, symmetric_edges
 from dlbio.errors import InputError
-from dlbio.evaluate.classification import per_class_metrics
 from dlbio.evaluate.effect import clearly_positive, verdict
 from dlbio.figures import plt
 from dlbio.models.registry import CELL_BASELINE
-from dlbio.train.cell_baseline import fit_logistic
 from dlbio.train.cell_gan import fit_cell_gan, sample_cells
 from dlbio.train.cell_gnn import fit_node_classifier, predict_nodes
 
@@ -120,6 +118,8 @@ def add_training_nodes(data, x_new, label, graph, device="cpu"):
 
 def score(y_true, y_pred, rare, n_classes):
     """Rare-type recall and F1, macro-F1 over every class and accuracy."""
+    from dlbio.evaluate.classification import per_class_metrics  # local, as below: scikit-learn costs ~2 s to import
+
     per_class = per_class_metrics(y_true, y_pred, n_classes)
     return {
         "rare_recall": float(per_class["recall"][rare]),
@@ -134,6 +134,8 @@ def fit_and_predict(model, data, experiment, device, seed):
     predicted classes of the test nodes."""
     train, test = data.train_mask.numpy(), data.test_mask.numpy()
     if model == CELL_BASELINE:
+        from dlbio.train.cell_baseline import fit_logistic
+
         x, y = data.x.numpy(), data.y.numpy()
         return fit_logistic(x[train], y[train], seed=seed, **experiment["baseline"]).predict(x[test])
     net, _ = fit_node_classifier(model, data, experiment["gnn"], device, seed)

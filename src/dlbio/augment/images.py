@@ -28,12 +28,8 @@ import pandas as pd
 
 from dlbio.data.tiles import training_tiles
 from dlbio.errors import InputError
-from dlbio.evaluate.classification import per_class_metrics
 from dlbio.evaluate.effect import verdict
-from dlbio.evaluate.feasibility import subsample_counts
 from dlbio.figures import plt
-from dlbio.train.gan import load_generator, sample_tiles
-from dlbio.train.tile_classifier import fit_tile_classifier, predict_tiles
 
 ARMS = ("real", "real+synthetic")
 HEADLINE = ("accuracy", "macro_f1")
@@ -57,6 +53,8 @@ def held_out_tiles(store, classes):
 
 def stratified_subsample(labels, fraction, seed, classes, key):
     """Sorted indices of a seeded per-class subsample (sizes from :func:`subsample_counts`)."""
+    from dlbio.evaluate.feasibility import subsample_counts  # local, as below: torch costs ~2 s to import
+
     labels = np.asarray(labels)
     kept = subsample_counts(np.bincount(labels, minlength=len(classes)), fraction, classes, key)
     rng = np.random.default_rng(seed)
@@ -71,6 +69,8 @@ def synthetic_counts(real_counts, ratio):
 
 def draw_synthetic(generator, counts, seed, device):
     """``counts[k]`` uint8 tiles of class k from a class-aware generator, and their labels."""
+    from dlbio.train.gan import sample_tiles
+
     tiles, outputs = sample_tiles(generator, int(max(counts)), seed, device)
     keep = np.concatenate([np.flatnonzero(outputs == k)[:n] for k, n in enumerate(counts)])
     return tiles[keep], outputs[keep]
@@ -78,6 +78,8 @@ def draw_synthetic(generator, counts, seed, device):
 
 def class_aware_generator(path, run, classes, channels, size, device, key):
     """Load a run's generator; one without one output per class (≥ 2 classes) is an error naming ``key``."""
+    from dlbio.train.gan import load_generator
+
     generator = load_generator(path, run, len(classes), channels, size, device)
     if generator.n_outputs != len(classes) or len(classes) < 2:
         raise InputError(
@@ -92,6 +94,8 @@ def class_aware_generator(path, run, classes, channels, size, device, key):
 
 def arm_metrics(y_true, y_pred, classes):
     """Accuracy, macro-F1 and per-class sensitivity (recall) and specificity (one-vs-rest)."""
+    from dlbio.evaluate.classification import per_class_metrics
+
     rates = per_class_metrics(y_true, y_pred, len(classes))
     return {
         "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
@@ -106,6 +110,8 @@ def run_arms(train, test, classes, generator, fraction, seed, ratio, params, dev
 
     ``train`` and ``test`` are ``(uint8 tiles, labels)``; ``params`` the classifier settings.
     """
+    from dlbio.train.tile_classifier import fit_tile_classifier, predict_tiles
+
     subsample_seed, classifier_seed, synthetic_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
     pick = stratified_subsample(train[1], fraction, subsample_seed, classes, key)
     real_x, real_y = train[0][pick], train[1][pick]

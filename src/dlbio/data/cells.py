@@ -11,12 +11,8 @@ import math
 import harmonypy
 import numpy as np
 import pandas as pd
-import scanpy as sc
 import scipy.sparse as sp
 import torch
-from sklearn.model_selection import train_test_split
-from sklearn.neighbors import NearestNeighbors
-from torch_geometric.data import Data
 
 from dlbio.errors import InputError, require_file, too_few
 from dlbio.io import load_tensors
@@ -24,16 +20,19 @@ from dlbio.io import load_tensors
 BUILTIN_PREFIX = "scanpy:"
 
 
-def _pbmc68k_part(query):
-    """pbmc68k_reduced in two for a reference/query demo: every fifth cell is the query, the rest the reference."""
+def _pbmc68k(query=None):
+    """pbmc68k_reduced, whole or in two for a reference/query demo: every fifth cell is the query, the rest the
+    reference."""
+    import scanpy as sc  # local, here and below (scanpy, scikit-learn): each costs ~2-3 s to import
+
     adata = sc.datasets.pbmc68k_reduced()
-    return adata[(np.arange(adata.n_obs) % 5 == 4) == query].copy()
+    return adata if query is None else adata[(np.arange(adata.n_obs) % 5 == 4) == query].copy()
 
 
 BUILTINS = {
-    "pbmc68k_reduced": sc.datasets.pbmc68k_reduced,
-    "pbmc68k_reduced_reference": lambda: _pbmc68k_part(query=False),
-    "pbmc68k_reduced_query": lambda: _pbmc68k_part(query=True),
+    "pbmc68k_reduced": _pbmc68k,
+    "pbmc68k_reduced_reference": lambda: _pbmc68k(query=False),
+    "pbmc68k_reduced_query": lambda: _pbmc68k(query=True),
 }
 SPLITS = ("train", "val", "test")
 SPLIT = "dlbio_split"  # .obs column of each cell's split when assigned before the embedding (scANVI reads labels)
@@ -58,6 +57,8 @@ def read_cells(source, key):
             raise InputError(f"config key '{key}': unknown built-in dataset '{name}'; choose from {sorted(BUILTINS)}")
         adata = BUILTINS[name]()
     else:
+        import scanpy as sc
+
         require_file(source, key)
         try:
             adata = sc.read_h5ad(source)
@@ -138,6 +139,8 @@ def check_declared_input(adata, declared, source, key="preprocess.input"):
 def quality_control(adata, params, keep_counts=False):
     """Raw counts → QC-filtered cells and genes, normalised to ``target_sum`` and log1p-transformed (in place); with
     ``keep_counts`` the filtered raw counts stay in ``layers['counts']`` (what scVI reads)."""
+    import scanpy as sc
+
     sc.pp.filter_cells(adata, min_genes=params["min_genes"])
     if params["max_pct_mt"] is not None:
         adata.var["mt"] = adata.var_names.str.startswith(params["mt_prefix"])
@@ -160,6 +163,8 @@ def scale_sparse_aware(adata, scale_max):
     A gene whose mean exceeds ``scale_max`` std would also clip its zeros there; those are counted in the log.
     Returns the gene means and stds (ddof 1, as ``sc.pp.scale``) and the clip in stds (``inf``: none).
     """
+    import scanpy as sc
+
     sc.pp.scale(adata, zero_center=False)
     mean, std = adata.var["mean"].to_numpy(), adata.var["std"].to_numpy()
     clip = np.inf if scale_max is None else scale_max
@@ -246,6 +251,8 @@ def exact_neighbours(x, k, metric, threads=1, device="cpu", rows=None):
     (1.5× faster on CPU than the same brute force in torch: benchmarks/knn_graph.py)."""
     if torch.device(device).type != "cpu":
         return brute_force_neighbours(x, k, metric, device, rows)
+    from sklearn.neighbors import NearestNeighbors
+
     if rows is None:
         index = NearestNeighbors(n_neighbors=k, metric=metric, n_jobs=threads).fit(x)
         distances, indices = index.kneighbors()
@@ -295,6 +302,8 @@ def query_neighbours(x, queries, k, metric, method="exact", threads=1, device="c
         return indices, distances.astype(np.float64)
     if torch.device(device).type != "cpu":
         return brute_force_query(x, queries, k, metric, device)
+    from sklearn.neighbors import NearestNeighbors
+
     index = NearestNeighbors(n_neighbors=k, metric=metric, n_jobs=threads).fit(x)
     distances, indices = index.kneighbors(queries)
     return indices, distances
@@ -381,6 +390,8 @@ def stratified_split(labels, val, test, seed):
         raise InputError(
             f"classes with too few cells to split (need {need} for split.val = {val}, split.test = {test}): {listed}"
         )
+    from sklearn.model_selection import train_test_split
+
     idx = np.arange(len(labels))
     rest, test_idx = train_test_split(idx, test_size=test, stratify=labels, random_state=seed)
     train_idx, val_idx = train_test_split(rest, test_size=val / (1 - test), stratify=labels[rest], random_state=seed)
@@ -417,6 +428,8 @@ def obs_split(labels, obs, column, test_values, val, seed):
             f"split.test holds out {column} {values}: classes left with too few cells to train and validate on "
             f"(need {need} for split.val = {val}): {listed}"
         )
+    from sklearn.model_selection import train_test_split
+
     rest = np.flatnonzero(~test)
     train_idx, val_idx = train_test_split(rest, test_size=val, stratify=labels[rest], random_state=seed)
     split = np.full(len(labels), "test", dtype=object)
@@ -542,6 +555,8 @@ def load_cell_graph(graph_path, cells_path):
 
     Labels are read as written (``NA`` stays a label); a cell without one has the empty label ``UNLABELED``.
     """
+    from torch_geometric.data import Data  # local: preparing the graph needs no torch_geometric (~3 s to import)
+
     cells = pd.read_csv(cells_path, sep="\t", dtype={"label": str, "batch": str}, keep_default_na=False)
     labels = cells["label"].to_numpy()
     return Data(**load_tensors(graph_path)), cells, np.unique(labels[labels != UNLABELED])

@@ -37,9 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import tifffile
-import torch
 from PIL import Image
-from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from dlbio.errors import InputError, too_few
@@ -309,6 +307,8 @@ def _split(labels, split, test_fraction, seed, key="test_fraction"):
             f"classes with too few images to split (need {need} per class for {key} = {test_fraction}): {listed}; "
             "add images or give the split (train/test folders or a manifest column 'split')"
         )
+    from sklearn.model_selection import train_test_split  # local: scikit-learn costs ~2 s to import
+
     _, test_idx = train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=seed)
     out = np.full(len(labels), "train", dtype="<U5")
     out[test_idx] = "test"
@@ -393,6 +393,8 @@ def load_tile_store(path):
 
 def to_unit_range(images):
     """uint8 tiles → float32 tensor in [-1, 1] (``x / 127.5 - 1``), the range models see."""
+    import torch  # local, here and below: preparing tiles needs no torch (~2 s to import)
+
     return torch.as_tensor(images).float() / 127.5 - 1
 
 
@@ -414,6 +416,8 @@ def training_tiles(store, classes=None, split="train"):
 
 def random_flips(tiles, rng):
     """Flip each tile (first dimension) vertically and horizontally, each with probability 1/2."""
+    import torch
+
     for dim in (-2, -1):
         flip = (torch.rand(len(tiles), generator=rng) < 0.5).to(tiles.device)
         tiles = torch.where(flip.view(-1, *[1] * (tiles.dim() - 1)), tiles.flip(dim), tiles)
@@ -428,6 +432,8 @@ class TileSampler:
     """
 
     def __init__(self, images, labels, n_groups, device, rng):
+        import torch
+
         self.images = torch.as_tensor(images).to(device)
         labels = torch.as_tensor(labels)
         groups = (
@@ -437,6 +443,8 @@ class TileSampler:
 
     def batch(self, size):
         """(size, K, C, H, W) float tiles in [-1, 1]."""
+        import torch
+
         picks = [g[torch.randint(len(g), (size,), generator=self.rng)] for g in self.groups]
         x = self.images[torch.stack(picks, 1).to(self.images.device)]
         return to_unit_range(random_flips(x, self.rng))  # flip uint8: 4× less memory traffic than floats
@@ -447,7 +455,7 @@ class TileSampler:
 
 def _unit(images):
     """Tiles as float in [0, 1]: uint8 / 255, anything else taken as [-1, 1]."""
-    if isinstance(images, torch.Tensor):
+    if hasattr(images, "detach"):  # a torch tensor
         images = images.detach().cpu().numpy()
     images = np.asarray(images)
     if images.dtype == np.uint8:

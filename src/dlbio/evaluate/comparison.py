@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from dlbio.evaluate.effect import verdict
-from dlbio.figures import plt
 from dlbio.io import read_json
 
 LOWER_IS_BETTER = ("rmse", "mae", "ece", "ece_uncalibrated")
@@ -36,6 +35,18 @@ def replicate_metrics(metrics_paths, metrics):
     """Long table: one row per (model, replicate) with the headline ``metrics``."""
     rows = [{"replicate": replicate_of(p)} | read_json(p) for p in metrics_paths]
     return pd.DataFrame(rows)[["model", "replicate", *metrics]].astype({m: float for m in metrics})
+
+
+def read_replicates(prediction_paths, targets, same_split=True):
+    """The ``predictions.tsv`` of a molecule model's replicates (written by
+    :func:`dlbio.evaluate.properties.evaluate_property_predictions`): ``(tables, predictions (R, M, T))``. The
+    replicates must have predicted the same molecules (in the same order) and, with ``same_split``, on the same
+    split."""
+    tables = [pd.read_csv(p, sep="\t", dtype={"id": str, "split": str}) for p in prediction_paths]
+    keys = ["id", "split"] if same_split else ["id"]
+    if any(not t[keys].equals(tables[0][keys]) for t in tables[1:]):
+        raise ValueError(f"{prediction_paths}: replicates predicted different molecules or splits")
+    return tables, np.stack([t[[f"predicted_{t}" for t in targets]].to_numpy(float) for t in tables])
 
 
 def paired_verdict(differences, metric):
@@ -94,6 +105,8 @@ def stack_comparisons(tables, descriptions):
 
 def plot_comparison(table, path, title, metrics):
     """Grouped bars of the headline ``metrics`` per model: means with ± std error bars over replicates."""
+    from dlbio.figures import plt  # local: the jobs that only read replicates' results need no matplotlib
+
     fig, ax = plt.subplots(figsize=(2 + 1.2 * len(table), 4))
     width = 0.8 / len(metrics)
     for i, metric in enumerate(metrics):

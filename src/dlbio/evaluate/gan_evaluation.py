@@ -30,7 +30,6 @@ from dlbio.evaluate.cell_stats import cell_lengths, latent_lengths, length_dista
 from dlbio.evaluate.domain_metrics import domain_metrics
 from dlbio.evaluate.feasibility import check_evaluation_sizes
 from dlbio.evaluate.mode_coverage import class_agreement, class_distribution, mode_coverage
-from dlbio.io import read_json
 from dlbio.train.gan import load_generator, sample_tiles
 from dlbio.train.tile_classifier import predict_tiles
 
@@ -202,9 +201,3 @@ def headline_first(scores):
     """C2ST and headline keys first, then per-class and other keys, in a stable order."""
     first = [k for k in scores if "/" not in k]
     return {k: scores[k] for k in first} | {k: scores[k] for k in scores if k not in first}
-
-
-def evaluation_table(paths):
-    """One row per run's ``evaluation.json``: every value that is not per class (no ``/`` in its name)."""
-    rows = [{k: v for k, v in read_json(p).items() if "/" not in k} for p in paths]
-    return pd.DataFrame(rows)

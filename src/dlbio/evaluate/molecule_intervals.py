@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dlbio.errors import InputError
+from dlbio.evaluate.comparison import read_replicates
 from dlbio.evaluate.conformal import (
     Calibration,
     calibrate,
@@ -21,7 +22,6 @@ from dlbio.evaluate.conformal import (
     min_calibration_size,
     require_calibration_size,
 )
-from dlbio.evaluate.properties import read_replicates
 
 COLUMNS = [
     "model",

@@ -13,6 +13,7 @@ from sklearn.metrics import (
 )
 
 from dlbio.evaluate.calibration import calibrate_tasks, fit_tasks, task_metrics
+from dlbio.evaluate.comparison import read_replicates
 from dlbio.figures import plt
 from dlbio.io import write_json
 
@@ -115,16 +116,6 @@ def reliability_panels(tables, targets):
             labels.append(test.loc[rows, target])
         panels[model] = tuple(pd.concat(parts).to_numpy(float) for parts in (raw, calibrated, labels))
     return panels
-
-
-def read_replicates(prediction_paths, targets, same_split=True):
-    """The ``predictions.tsv`` of a model's replicates: ``(tables, predictions (R, M, T))``. The replicates must
-    have predicted the same molecules (in the same order) and, with ``same_split``, on the same split."""
-    tables = [pd.read_csv(p, sep="\t", dtype={"id": str, "split": str}) for p in prediction_paths]
-    keys = ["id", "split"] if same_split else ["id"]
-    if any(not t[keys].equals(tables[0][keys]) for t in tables[1:]):
-        raise ValueError(f"{prediction_paths}: replicates predicted different molecules or splits")
-    return tables, np.stack([t[[f"predicted_{t}" for t in targets]].to_numpy(float) for t in tables])
 
 
 def ensemble_metrics(prediction_paths, targets, task):

@@ -4,9 +4,14 @@ results it has just made; the summary stacks the files that the rules declared.
 One row per headline: the value, what it is compared with (baseline, real-vs-real floor, real-only
 training, training proportions), the difference and, where seeds or splits give one, its spread.
 A GAN's C2ST row also carries the C2ST verdict; an inconclusive C2ST (the critic did not learn) has no value.
+
+The GAN runs' evaluation table is stacked here too (:func:`evaluation_table`), so that the jobs stacking results
+import pandas alone.
 """
 
 import pandas as pd
+
+from dlbio.io import read_json
 
 COLUMNS = ["path", "name", "metric", "value", "reference", "reference_value", "difference", "spread", "verdict"]
 TEXT = ["path", "name", "metric", "reference", "verdict"]
@@ -103,3 +108,9 @@ def summary_table(headlines):
     """The rows of every ``headline.tsv`` in ``headlines``, in that order."""
     tables = [pd.read_csv(path, sep="\t", dtype=dict.fromkeys(TEXT, str)) for path in headlines]
     return pd.concat(tables, ignore_index=True).round(4) if tables else pd.DataFrame(columns=COLUMNS)
+
+
+def evaluation_table(paths):
+    """One row per GAN run's ``evaluation.json``: every value that is not per class (no ``/`` in its name)."""
+    rows = [{k: v for k, v in read_json(p).items() if "/" not in k} for p in paths]
+    return pd.DataFrame(rows)

@@ -23,21 +23,9 @@ import string
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.optim.lr_scheduler import LinearLR
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from dlbio.data.motifs import make_sequences, motif_hits
-from dlbio.figures import plt
 from dlbio.models.registry import MOTIF_ARCHS
-from dlbio.train.adversarial import (
-    NonFiniteLoss,
-    algorithm_settings,
-    critic_step,
-    critic_steps,
-    generator_step,
-    make_optimizer,
-)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +45,8 @@ def build_nets(experiment):
 
 def straight_through(probabilities, rng):
     """Binary sequences with the probabilities' gradients: the first half rounded at 0.5, the rest Bernoulli draws."""
+    import torch  # local, as below: the experiment's table and figure need no torch (~2 s to import)
+
     half = len(probabilities) // 2
     draws = torch.rand(probabilities[half:].shape, generator=rng).to(probabilities.device) < probabilities[half:]
     bits = torch.cat([probabilities[:half].round(), draws.float()])
@@ -72,6 +62,19 @@ def train_motif_gan(sequences, algorithm, experiment, device):
     second phase; the critic loss is then NaN). ``lr_generator`` (an algorithm override) gives the
     generator its own learning rate.
     """
+    import torch
+    from torch.optim.lr_scheduler import LinearLR
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from dlbio.train.adversarial import (
+        NonFiniteLoss,
+        algorithm_settings,
+        critic_step,
+        critic_steps,
+        generator_step,
+        make_optimizer,
+    )
+
     settings = algorithm_settings(algorithm, experiment["algorithms"][algorithm])
     torch.manual_seed(experiment["seed"])
     generator, critic = (net.to(device) for net in build_nets(experiment))
@@ -118,15 +121,17 @@ def train_motif_gan(sequences, algorithm, experiment, device):
     return (generator if ema is None else ema.module), losses
 
 
-@torch.no_grad()
 def sample_sequences(generator, n, seed, device, batch_size=1000):
     """``n`` generated sequences as uint8 0/1 ``(n, L)``: generator probabilities (eval mode) rounded at 0.5."""
+    import torch
+
     rng = torch.Generator().manual_seed(seed)
     generator.eval()
     chunks = []
-    for start in range(0, n, batch_size):
-        z = torch.randn(min(batch_size, n - start), generator.nz, generator=rng).to(device)
-        chunks.append((generator(z)[:, 0] > 0.5).cpu())
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            z = torch.randn(min(batch_size, n - start), generator.nz, generator=rng).to(device)
+            chunks.append((generator(z)[:, 0] > 0.5).cpu())
     generator.train()
     return torch.cat(chunks).numpy().astype(np.uint8)
 
@@ -218,6 +223,8 @@ def summary(table, motifs):
 
 def plot_proportions(table, motifs, path, title):
     """Bars per row (training, then each algorithm): the mode split and the fraction carrying any motif."""
+    from dlbio.figures import plt  # local: a training job draws nothing (matplotlib costs ~1 s to import)
+
     labels = mode_labels(len(motifs))
     if len(motifs) > 1:
         columns = [f"share_{m}" for m in labels] + ["fraction_any"]

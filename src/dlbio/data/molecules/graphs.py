@@ -7,7 +7,6 @@ the ``Batch`` that ``Batch.from_data_list`` builds from those molecules' ``Data`
 
 import numpy as np
 import torch
-from torch_geometric.data import Batch, Data
 
 STORE_KEYS = ("x", "edge_index", "edge_attr", "atom_ptr", "edge_ptr")
 
@@ -75,10 +74,14 @@ class MoleculeGraphs:
         return fields, n_atoms
 
     def __getitem__(self, i):
+        from torch_geometric.data import Data  # local, as below: torch_geometric costs ~3 s to import
+
         return Data(**self._gather([range(len(self))[i]])[0])
 
     def collate(self, rows):
         """A PyG ``Batch`` of the molecules ``rows`` (a ``DataLoader``'s ``collate_fn`` over row numbers)."""
+        from torch_geometric.data import Batch
+
         fields, n_atoms = self._gather(rows)
         batch = torch.repeat_interleave(torch.arange(len(n_atoms)), n_atoms)
         return Batch(**fields, batch=batch, ptr=torch.cat([n_atoms.new_zeros(1), torch.cumsum(n_atoms, 0)]))

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
-from sklearn.model_selection import train_test_split
 
 from dlbio.errors import InputError
 
@@ -103,6 +102,8 @@ def split_molecules(smiles, labels, method, val, test, seed):
         raise InputError(f"split 'train' would be empty with {n} molecules, val = {val} and test = {test}")
 
     def hold_out(rest, size, stratify=None):
+        from sklearn.model_selection import train_test_split  # local: scikit-learn costs ~2 s to import
+
         if size == 0:
             return rest, rest[:0]
         return train_test_split(rest, test_size=size, stratify=stratify, random_state=seed)
