@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from dlbio.apply.images import classify_images, list_new_images
-from dlbio.data.tiles import to_unit_range
+from dlbio.data.tile_batches import to_unit_range
 from dlbio.evaluate.calibration import ProbabilityCalibration
 from dlbio.train.tile_classifier import fit_tile_classifier, load_tile_classifier, save_tile_classifier
 

@@ -42,8 +42,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from dlbio.data.simulate_lin import simulate_lin
+from dlbio.data.tile_batches import TileSampler
 from dlbio.data.tiles import (
-    TileSampler,
     build_tile_store,
     list_images,
     load_tile_store,

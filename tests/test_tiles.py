@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from dlbio.data.simulate_lin import CLASSES, simulate_lin
+from dlbio.data.tile_batches import to_unit_range
 from dlbio.data.tiles import (
     _minmax_to_uint8,
     to_uint8,
@@ -21,7 +22,6 @@ from dlbio.data.tiles import (
     prepare_image_dataset,
     read_image,
     save_tile_store,
-    to_unit_range,
 )
 from dlbio.errors import InputError
 

@@ -23,9 +23,10 @@ Tile store (``.npz``, no pickled objects; read with :func:`load_tile_store`):
 - ``paths``   unicode ``(N,)``, the source image of every tile;
 - ``channels`` int64 ``(C,)``, the input channel each stored channel came from.
 
-Stored tiles are uint8; models see them per channel in [-1, 1] through :func:`to_unit_range`
-(``x / 127.5 - 1``), the range of a tanh generator. :func:`training_tiles` selects a split and
-classes of a store; :class:`TileSampler` draws randomly flipped batches of them.
+Stored tiles are uint8; models see them per channel in [-1, 1] through
+:func:`dlbio.data.tile_batches.to_unit_range` (``x / 127.5 - 1``), the range of a tanh generator.
+:func:`training_tiles` selects a split and classes of a store; :class:`dlbio.data.tile_batches.TileSampler`
+draws randomly flipped batches of them.
 """
 
 import logging
@@ -391,13 +392,6 @@ def load_tile_store(path):
         return {k: data[k] for k in data.files}
 
 
-def to_unit_range(images):
-    """uint8 tiles → float32 tensor in [-1, 1] (``x / 127.5 - 1``), the range models see."""
-    import torch  # local, here and below: preparing tiles needs no torch (~2 s to import)
-
-    return torch.as_tensor(images).float() / 127.5 - 1
-
-
 # ---------------------------------------------------------------- training tiles
 
 
@@ -414,48 +408,12 @@ def training_tiles(store, classes=None, split="train"):
     return store["images"][keep], recode[store["labels"][keep]], np.array(names)
 
 
-def random_flips(tiles, rng):
-    """Flip each tile (first dimension) vertically and horizontally, each with probability 1/2."""
-    import torch
-
-    for dim in (-2, -1):
-        flip = (torch.rand(len(tiles), generator=rng) < 0.5).to(tiles.device)
-        tiles = torch.where(flip.view(-1, *[1] * (tiles.dim() - 1)), tiles.flip(dim), tiles)
-    return tiles
-
-
-class TileSampler:
-    """Random batches of real tiles (per class for class-aware generators) with random flips.
-
-    ``images`` are the uint8 training tiles (N, C, H, W); they stay uint8 on ``device`` and are
-    mapped to [-1, 1] per batch by :func:`to_unit_range`.
-    """
-
-    def __init__(self, images, labels, n_groups, device, rng):
-        import torch
-
-        self.images = torch.as_tensor(images).to(device)
-        labels = torch.as_tensor(labels)
-        groups = (
-            [torch.arange(len(labels))] if n_groups == 1 else [torch.where(labels == k)[0] for k in range(n_groups)]
-        )
-        self.groups, self.rng = groups, rng
-
-    def batch(self, size):
-        """(size, K, C, H, W) float tiles in [-1, 1]."""
-        import torch
-
-        picks = [g[torch.randint(len(g), (size,), generator=self.rng)] for g in self.groups]
-        x = self.images[torch.stack(picks, 1).to(self.images.device)]
-        return to_unit_range(random_flips(x, self.rng))  # flip uint8: 4× less memory traffic than floats
-
-
 # ---------------------------------------------------------------- figures
 
 
 def _unit(images):
     """Tiles as float in [0, 1]: uint8 / 255, anything else taken as [-1, 1]."""
-    if hasattr(images, "detach"):  # a torch tensor
+    if hasattr(images, "detach"):  # a tensor
         images = images.detach().cpu().numpy()
     images = np.asarray(images)
     if images.dtype == np.uint8:
@@ -475,7 +433,7 @@ def _composite(tile):
 def plot_class_montage(images, labels, classes, path, per_class=8, title=None, gap=2):
     """One row per class of its first ``per_class`` tiles as colour composites, class names on the left.
 
-    ``images`` are uint8 tiles or floats in [-1, 1] ``(N, C, H, W)`` (NumPy or torch);
+    ``images`` are uint8 tiles or floats in [-1, 1] ``(N, C, H, W)`` (NumPy arrays or tensors);
     ``labels`` are codes into ``classes``.
     """
     labels = np.asarray(labels)

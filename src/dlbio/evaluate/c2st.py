@@ -14,7 +14,7 @@ splits gives mean ± std; the same procedure on two halves of the real set (real
 floor every score is read against. Each critic is also scored on the halves it was trained on
 (``train_<test>``): a critic that cannot tell even those apart learned nothing, and its held-out
 score means nothing either (see :func:`verdict`). Tiles are uint8 ``(N, C, H, W)`` as in the tile
-store; training batches are drawn with replacement and random flips by :class:`dlbio.data.tiles.TileSampler`.
+store; training batches are drawn with replacement and random flips by :class:`dlbio.data.tile_batches.TileSampler`.
 All randomness (splits, initialisation, batches, flips, penalty mixing) follows the seed, so on
 CPU a call returns the same value every time.
 """
@@ -24,7 +24,7 @@ import logging
 import numpy as np
 import torch
 
-from dlbio.data.tiles import TileSampler, to_unit_range
+from dlbio.data.tile_batches import TileSampler, to_unit_range
 from dlbio.errors import InputError
 from dlbio.models.dcgan import Critic, init_weights
 from dlbio.train.adversarial import algorithm_settings, critic_step, make_optimizer

@@ -16,7 +16,7 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from dlbio.data.tiles import to_unit_range
+from dlbio.data.tile_batches import to_unit_range
 from dlbio.errors import InputError
 from dlbio.train.tile_classifier import tile_features
 

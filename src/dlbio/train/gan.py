@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from dlbio.data.tiles import TileSampler
+from dlbio.data.tile_batches import TileSampler
 from dlbio.io import atomic_write
 from dlbio.models.dcgan import build_gan
 from dlbio.train import adversarial

@@ -1,7 +1,7 @@
 """Training, prediction, features and files of :class:`dlbio.models.tile_classifier.TileClassifier`.
 
 Images are uint8 tiles ``(N, C, H, W)`` as in the tile store; models see them through
-:func:`dlbio.data.tiles.to_unit_range`. Training is seeded (initialisation, shuffling, flips)
+:func:`dlbio.data.tile_batches.to_unit_range`. Training is seeded (initialisation, shuffling, flips)
 and deterministic on CPU. A kept classifier holds its calibration (temperature and conformal scores, fitted on
 validation tiles held out of its training tiles: :func:`hold_out_validation`).
 """
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from dlbio.data.tiles import random_flips, to_unit_range
+from dlbio.data.tile_batches import random_flips, to_unit_range
 from dlbio.errors import InputError, too_few
 from dlbio.io import atomic_write
 from dlbio.models.tile_classifier import TileClassifier
