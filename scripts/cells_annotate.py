@@ -28,7 +28,12 @@ table, metrics = annotate(
     label_key=settings["label_key"],
     device=device,
     key=key,
-    surgery={"max_epochs": settings["max_epochs"], "seed": settings["seed"], "device": device},
+    surgery={
+        "max_epochs": settings["max_epochs"],
+        "seed": settings["seed"],
+        "device": device,
+        "train_decoder": settings["train_decoder"],
+    },
 )
 table.to_csv(out.table, sep="\t", index=False)
 query.write_h5ad(out.h5ad)

@@ -216,7 +216,7 @@ def project_query(adata, reference, min_shared_fraction, source, declared=None, 
     normalised to ``target_sum`` and log1p-transformed like the reference; query cells are not QC-filtered.
     A harmony-integrated reference cannot place new cells (their batch correction is not a fixed map): an error.
     An scVI / scANVI reference reads the query's raw counts and places them by surgery
-    (:func:`dlbio.train.scvi_embedding.map_query`; ``surgery``: max_epochs, seed, device), the query's batches read
+    (:func:`dlbio.train.scvi_embedding.map_query`; ``surgery``: max_epochs, seed, device, train_decoder), the query's batches read
     from the reference's batch_key column, or, without that column, the whole query as one new batch named ``source``.
     """
     if reference["integration"] != "none":
@@ -272,7 +272,9 @@ def _map_learned(adata, reference, declared, source, key, surgery):
         batches = np.full(adata.n_obs, source)
         log.info("'%s' has no batch column '%s': its cells are one new batch", source, batch_key)
     counts = select_genes(adata.X, pd.Index(adata.var_names), reference["features"])
-    return map_query(reference, counts, batches, surgery["max_epochs"], surgery["seed"], surgery["device"])
+    return map_query(
+        reference, counts, batches, surgery["max_epochs"], surgery["seed"], surgery["device"], surgery["train_decoder"]
+    )
 
 
 def prepare_cell_dataset(name, cfg, device="cpu", threads=1):

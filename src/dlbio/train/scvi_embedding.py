@@ -179,18 +179,23 @@ def scvi_from_arrays(reference):
     return model
 
 
-def surgery(reference, counts, batches, max_epochs, seed, device):
+def surgery(reference, counts, batches, max_epochs, seed, device, train_decoder=True):
     """The reference's model extended to query cells (raw ``counts`` on the reference's ``features``; ``batches``:
     their batches, new ones added) by scArches surgery: scvi-tools' ``load_query_data`` on the rebuilt reference
     model (reference weights frozen), then at most ``max_epochs`` epochs on the query cells only (no weight decay,
-    so the frozen weights stay as they are). Returns the query model (on CPU)."""
+    so the frozen weights stay as they are). With ``train_decoder`` the decoder's first layer trains too
+    (``freeze_decoder_first_layer=False``): a new batch's gene-wise effect is then learned by the decoder instead
+    of being pressed into the query's latent; the encoder, and so the reference cells' latent, stays as it was.
+    Returns the query model (on CPU)."""
     scvi = _scvi()
     scvi.settings.seed = seed
     kind, settings = reference["embedding"], json.loads(reference[f"{PREFIX}settings"])
     model = scvi_from_arrays(reference)
     labels = None if kind == "scvi" else np.full(counts.shape[0], UNLABELLED)
     adata = _anndata(counts, reference["features"], batches, labels)
-    query = _model_class(kind).load_query_data(adata, model, accelerator="cpu")
+    query = _model_class(kind).load_query_data(
+        adata, model, accelerator="cpu", freeze_decoder_first_layer=not train_decoder
+    )
     new = sorted(set(np.asarray(batches, dtype=str)) - set(reference[f"{PREFIX}batches"]))
     log.info("surgery: %d query cells, new batches: %s; up to %d epochs", counts.shape[0], ", ".join(new) or "none",
              max_epochs)  # fmt: skip
@@ -199,6 +204,6 @@ def surgery(reference, counts, batches, max_epochs, seed, device):
     return query
 
 
-def map_query(reference, counts, batches, max_epochs, seed, device):
+def map_query(reference, counts, batches, max_epochs, seed, device, train_decoder=True):
     """Latent means of query cells placed in the reference's latent space by :func:`surgery`."""
-    return latent(surgery(reference, counts, batches, max_epochs, seed, device))
+    return latent(surgery(reference, counts, batches, max_epochs, seed, device, train_decoder))
