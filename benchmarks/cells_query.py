@@ -38,7 +38,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch_geometric.data import Data
 
-from dlbio.apply.cells import annotate, load_models
+from dlbio.apply.cells import annotate, load_models, reference_markers
 from dlbio.data.cell_reference import load_reference, save_reference
 from dlbio.train.cell_baseline import fit_logistic, save_logistic
 from dlbio.train.cell_embedding import prepare_cell_dataset
@@ -72,8 +72,9 @@ def prepare(n_reference, genes, folder):
     simulate(n_reference, genes, seed=1).write_h5ad(folder / "reference.h5ad")
     cfg = {"h5ad": str(folder / "reference.h5ad"), "label_key": "cell_type", "seed": SEED, "preprocess": PREPROCESS,
            "graph": {"k": 15, "metric": "euclidean", "symmetrize": "union"}, "split": {"val": 0.2, "test": 0.2}}  # fmt: skip
-    tensors, _, reference, _ = prepare_cell_dataset("bench", cfg)
+    tensors, cells, reference, _ = prepare_cell_dataset("bench", cfg)
     save_reference(reference, folder / "reference.npz")
+    markers = reference_markers(cfg["h5ad"], load_reference(folder / "reference.npz"), cells, 20, "h5ad")
     graph = Data(**tensors)
     model, _ = fit_node_classifier("gcn", graph, GNN, torch.device("cpu"), SEED)
     save_node_classifier(model, "gcn", GNN, folder / "gcn.pt", 1.0)  # temperature 1: this measures speed
@@ -89,7 +90,7 @@ def prepare(n_reference, genes, folder):
     celltypist = LogisticRegression(max_iter=1000, random_state=SEED).fit(ref.X, ref.obs["cell_type"])
     sc.pp.pca(ref, n_comps=PREPROCESS["n_pcs"], random_state=SEED)
     sc.pp.neighbors(ref, n_neighbors=15, random_state=SEED)
-    return graph, {"reference": ref, "celltypist": celltypist}
+    return graph, markers, {"reference": ref, "celltypist": celltypist}
 
 
 def log_normalised(query, reference):
@@ -100,12 +101,12 @@ def log_normalised(query, reference):
     return query[:, reference["features"]].copy()
 
 
-def run_dlbio(names, folder, graph):
+def run_dlbio(names, folder, graph, markers):
     def run(query):
         reference = load_reference(folder / "reference.npz")
         models = load_models({name: folder / f"{name}.{'npz' if name == 'logreg' else 'pt'}" for name in names},
                              reference)  # fmt: skip
-        table, _ = annotate(query, reference, graph, models, "query", min_shared_fraction=0.5)
+        table, _ = annotate(query, reference, graph, models, "query", markers, min_shared_fraction=0.5)
         return table[table["model"] == names[0]]["predicted"].to_numpy()
 
     return run
@@ -138,12 +139,12 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        graph, peers = prepare(args.reference, args.genes, folder)
+        graph, markers, peers = prepare(args.reference, args.genes, folder)
         reference = load_reference(folder / "reference.npz")
         methods = {
-            "dlbio gcn": run_dlbio(["gcn"], folder, graph),
-            "dlbio logreg (PCs)": run_dlbio(["logreg"], folder, graph),
-            "dlbio gcn + logreg": run_dlbio(["gcn", "logreg"], folder, graph),
+            "dlbio gcn": run_dlbio(["gcn"], folder, graph, markers),
+            "dlbio logreg (PCs)": run_dlbio(["logreg"], folder, graph, markers),
+            "dlbio gcn + logreg": run_dlbio(["gcn", "logreg"], folder, graph, markers),
             "CellTypist-like (logreg on HVGs)": run_celltypist(peers, reference),
             "scanpy ingest": run_ingest(peers, reference),
         }

@@ -261,12 +261,38 @@ rule cells_overview:
         "../scripts/cells_overview.py"
 
 
+rule cells_markers:
+    input:
+        cells_input,
+        reference=rules.cells_prepare.output.reference,
+        cells=rules.cells_prepare.output.cells,
+    output:
+        "results/cells/{dataset}/markers.npz",
+    log:
+        "logs/cells/{dataset}/markers.log",
+    conda:
+        "../envs/cells.yaml"
+    threads: 1
+    resources:
+        mem_mb=grows_with_input(2000, 4),
+        runtime=grows_with_input(10, 0.01),
+    params:
+        source=lambda wildcards: config["cells"][wildcards.dataset]["h5ad"],
+        key=lambda wildcards: f"cells.{wildcards.dataset}.h5ad",
+        n_markers=lambda wildcards: config["cells"][wildcards.dataset]["query"][
+            "n_markers"
+        ],
+    script:
+        "../scripts/cells_markers.py"
+
+
 rule cells_annotate:
     input:
         query=cells_query_input,
         reference=rules.cells_prepare.output.reference,
         graph=rules.cells_prepare.output.graph,
         cells=rules.cells_prepare.output.cells,
+        markers=rules.cells_markers.output[0],
         models=cells_query_models,
     output:
         table="results/cells/{dataset}/query/{query}/annotations.tsv",

@@ -1,5 +1,6 @@
 """Label one query .h5ad with every trained model of a cell dataset: per-cell table, annotated .h5ad, metrics."""
 
+import numpy as np
 import pandas as pd
 
 from dlbio.apply.cells import annotate, load_models, load_query
@@ -16,12 +17,15 @@ reference = load_reference(inp.reference)
 data, _, _ = load_cell_graph(inp.graph, inp.cells)
 models = load_models(dict(zip(params.models, inp.models)), reference)
 query = load_query(params.source, settings["input"], key=key)
+with np.load(inp.markers, allow_pickle=False) as stored:
+    markers = {name: stored[name] for name in stored.files}
 table, metrics = annotate(
     query,
     reference,
     data,
     models,
     params.source,
+    markers,
     declared=settings["input"],
     min_shared_fraction=settings["min_shared_fraction"],
     unassigned_rate=settings["unassigned_rate"],

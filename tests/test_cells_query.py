@@ -13,6 +13,7 @@ from dlbio.apply.cells import (
     label_cells,
     load_models,
     load_query,
+    reference_markers,
     with_query,
 )
 from dlbio.data.cell_reference import load_reference, save_reference
@@ -73,7 +74,15 @@ def trained(pbmc, tmp_path_factory):
     temperatures["logreg"] = ProbabilityCalibration.fit(val_proba, y[val]).temperature
     save_logistic(logistic, paths["logreg"], temperatures["logreg"])
     reference = load_reference(tmp / "reference.npz")
-    return {"tmp": tmp, "graph": graph, "reference": reference, "paths": paths, "temperatures": temperatures}
+    markers = reference_markers(cfg["h5ad"], reference, cells, 20, "h5ad")
+    return {"tmp": tmp, "graph": graph, "reference": reference, "markers": markers, "paths": paths,
+            "temperatures": temperatures}  # fmt: skip
+
+
+def annotate_with(trained, query, models, source, **settings):
+    """:func:`annotate` against the ``trained`` fixture's reference."""
+    return annotate(query, trained["reference"], trained["graph"], models, source, trained["markers"],
+                    min_shared_fraction=0.5, **settings)  # fmt: skip
 
 
 def reference_test_accuracy(model, graph):
@@ -87,10 +96,7 @@ def reference_test_accuracy(model, graph):
 def test_held_out_query_is_labelled_about_as_well_as_the_reference_test_cells(trained):
     models = load_models(trained["paths"], trained["reference"])
     query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized", key="cells.pbmc.query")
-    table, metrics = annotate(
-        query, trained["reference"], trained["graph"], models, "query.h5ad", min_shared_fraction=0.5,
-        label_key="bulk_labels", unassigned_rate=0.0,
-    )  # fmt: skip
+    table, metrics = annotate_with(trained, query, models, "query.h5ad", label_key="bulk_labels", unassigned_rate=0.0)
     metrics = metrics.set_index("model")
     for name, (model, _) in models.items():
         expected = reference_test_accuracy(model, trained["graph"])
@@ -98,14 +104,14 @@ def test_held_out_query_is_labelled_about_as_well_as_the_reference_test_cells(tr
         assert metrics.loc[name, "accuracy"] == pytest.approx(expected, abs=0.1), name
         assert metrics.loc[name, "n_labelled"] == 200 and metrics.loc[name, "unassigned"] == 0
     assert {"macro_f1", "f1/CD19+ B", "unknown_labels"} <= set(metrics.columns)
-    assert list(table.columns) == ["cell", "model", "predicted", "confidence", "distance_ratio", "label"]
+    assert list(table.columns) == ["cell", "model", "predicted", "confidence", "distance_ratio", "marker_lack", "label"]
     assert len(table) == 3 * 200
 
 
 def test_annotated_query_is_written_with_predictions_and_reference_pcs(trained, tmp_path):
     models = load_models({"sage": trained["paths"]["sage"]}, trained["reference"])
     query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized")
-    table, metrics = annotate(query, trained["reference"], trained["graph"], models, "q.h5ad", min_shared_fraction=0.5)
+    table, metrics = annotate_with(trained, query, models, "q.h5ad")
     assert metrics is None and "label" not in table
     query.write_h5ad(tmp_path / "annotated.h5ad")
     back = ad.read_h5ad(tmp_path / "annotated.h5ad")
@@ -119,7 +125,7 @@ def test_query_confidences_are_calibrated_by_the_kept_temperature(trained):
     (logistic, temperature), fitted = models["logreg"], trained["temperatures"]["logreg"]
     assert temperature == fitted and abs(temperature - 1) > 0.05
     query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized")
-    table, _ = annotate(query, trained["reference"], trained["graph"], models, "q", min_shared_fraction=0.5)
+    table, _ = annotate_with(trained, query, models, "q")
     raw = logistic.predict_proba(query.obsm[QUERY_EMBEDDING])
     np.testing.assert_allclose(table["confidence"], temper(raw, temperature).max(1), atol=1e-4)
     assert not np.allclose(table["confidence"], raw.max(1), atol=1e-3)
@@ -128,8 +134,8 @@ def test_query_confidences_are_calibrated_by_the_kept_temperature(trained):
 def test_a_query_cell_is_labelled_the_same_alone_or_with_others(trained):
     models = load_models({"gcn": trained["paths"]["gcn"]}, trained["reference"])
     query = load_query(str(trained["tmp"] / "query.h5ad"), "normalized")
-    full, _ = annotate(query, trained["reference"], trained["graph"], models, "q", min_shared_fraction=0.5)
-    part, _ = annotate(query[:7].copy(), trained["reference"], trained["graph"], models, "q", min_shared_fraction=0.5)
+    full, _ = annotate_with(trained, query, models, "q")
+    part, _ = annotate_with(trained, query[:7].copy(), models, "q")
     assert np.allclose(part["confidence"], full["confidence"][:7], atol=1e-4)
 
 
@@ -161,7 +167,7 @@ def test_query_with_too_few_shared_genes_is_an_error(trained):
     models = load_models({"logreg": trained["paths"]["logreg"]}, trained["reference"])
     few = query[:, :100].copy()
     with pytest.raises(InputError, match=r"'few.h5ad' shares 100 of the reference's 765 model genes \(13.1%\)"):
-        annotate(few, trained["reference"], trained["graph"], models, "few.h5ad", min_shared_fraction=0.5)
+        annotate_with(trained, few, models, "few.h5ad")
 
 
 def test_model_files_reload_to_identical_predictions(trained):

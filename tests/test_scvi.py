@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dlbio.apply.novelty import TypeDistance, calibrate, flag
+from dlbio.apply.novelty import TypeDistance, calibrate, fit_markers, flag, marker_lack
 from dlbio.data.cell_reference import load_reference, save_reference
 from dlbio.data.cells import read_cells
 from dlbio.data.simulate_cells import simulate_atlas
@@ -41,13 +41,38 @@ def test_novelty_rule_flags_an_unseen_type_at_the_calibrated_rate():
     val, y_val = blobs([(0, 0), (12, 0)], 500, rng)
     distance = TypeDistance(train, y, k=10)
     confidence = rng.uniform(0.6, 1.0, len(val))
-    thresholds = calibrate(confidence, distance.ratio(val, y_val), 0.05)
-    assert 0.03 <= np.mean(flag(confidence, distance.ratio(val, y_val), thresholds)) <= 0.05
+    thresholds = calibrate([-confidence, distance.ratio(val, y_val)], 0.05)
+    assert 0.03 <= np.mean(flag([-confidence, distance.ratio(val, y_val)], thresholds)) <= 0.05
     known, y_known = blobs([(0, 0), (12, 0)], 500, rng)
     novel, _ = blobs([(6, 9)], 200, rng)  # a type the reference never saw, confidently forced into type 0
-    known_flags = flag(rng.uniform(0.6, 1.0, len(known)), distance.ratio(known, y_known), thresholds)
-    novel_flags = flag(np.ones(len(novel)), distance.ratio(novel, np.zeros(len(novel), int)), thresholds)
+    known_flags = flag([-rng.uniform(0.6, 1.0, len(known)), distance.ratio(known, y_known)], thresholds)
+    novel_flags = flag([-np.ones(len(novel)), distance.ratio(novel, np.zeros(len(novel), int))], thresholds)
     assert novel_flags.all() and known_flags.mean() < 0.1
+
+
+def expression(types, rng, n_genes=30):
+    """Log-expression of cells of ``types``: noise, and genes 5t…5t+4 raised by 2 for type t (-1: no markers)."""
+    x = rng.normal(0, 0.5, (len(types), n_genes))
+    for t in np.unique(types[types >= 0]):
+        x[types == t, 5 * t : 5 * t + 5] += 2
+    return x
+
+
+def test_markers_are_each_types_raised_genes_and_a_cell_without_them_lacks_them():
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1, 2], 200)
+    markers = fit_markers(expression(y, rng), y, 4, n_markers=5)  # class 3 has no training cells
+    assert [sorted(genes) for genes in markers["genes"][:3]] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]]
+    assert (markers["genes"][3] == -1).all()
+    np.testing.assert_allclose(markers["mean"][:3], 2, atol=0.15)
+    val_types = np.repeat([0, 1, 2], 300)
+    lack = marker_lack(expression(val_types, rng), val_types, markers)
+    threshold = calibrate([lack], 0.05)
+    novel = expression(np.full(200, -1), rng)  # a type the reference never saw, called type 1: no type-1 markers
+    assert flag([marker_lack(novel, np.ones(200, int), markers)], threshold).all()
+    known = expression(val_types, rng)
+    assert flag([marker_lack(known, val_types, markers)], threshold).mean() < 0.1
+    assert (marker_lack(novel, np.full(200, 3), markers) == 0).all()  # no markers: never flagged by them
 
 
 def test_distance_is_relative_to_each_types_density():
@@ -62,7 +87,7 @@ def test_distance_is_relative_to_each_types_density():
 
 def test_calibrate_with_no_rate_flags_nothing():
     confidence, ratio = np.linspace(0.2, 1, 50), np.linspace(0, 3, 50)
-    assert not flag(confidence * 0, ratio + 99, calibrate(confidence, ratio, 0.0)).any()
+    assert not flag([-confidence * 0, ratio + 99], calibrate([-confidence, ratio], 0.0)).any()
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,19 @@ probabilities are calibrated by the temperature kept with it (fitted on the refe
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 from torch_geometric.data import Data
 
 from dlbio.data.cells import UNLABELED, check_declared_input, link_new_cells, read_cells, read_labels
-from dlbio.apply.novelty import TypeDistance, calibrate, flag
+from dlbio.apply.novelty import TypeDistance, calibrate, fit_markers, flag, marker_lack
 from dlbio.errors import InputError
 from dlbio.evaluate.calibration import temper
 from dlbio.models.cell_gnn import NodeClassifier
 from dlbio.models.registry import CELL_BASELINE
 from dlbio.train.cell_baseline import load_logistic
-from dlbio.train.cell_embedding import embedding_dims, project_query
+from dlbio.train.cell_embedding import embedding_dims, normalised_features, project_query
 from dlbio.train.cell_gnn import load_node_classifier, predict_nodes
 
 QUERY_EMBEDDING = "X_reference_embedding"  # .obsm key of the query cells' reference-space embedding
@@ -78,18 +79,41 @@ def type_distance(graph, classes, reference):
     return TypeDistance(graph.x.numpy()[train], labels, reference["k"], reference["metric"])
 
 
-def novelty_rule(distance, graph, classes, reference_proba, rate):
-    """One model's unassigned rule: ``distance`` (:func:`type_distance`) and thresholds calibrated on the validation
-    cells' predictions ``reference_proba`` (rows: every reference node) for the false-unassigned ``rate``
-    (:func:`dlbio.apply.novelty.calibrate`). Returns a function (x, proba) → flags, distance ratios."""
+def reference_markers(source, reference, cells, n_markers, key):
+    """The marker part of the unassigned rule, fitted once per dataset: each class's markers
+    (:func:`dlbio.apply.novelty.fit_markers`) on the training cells of ``cells`` (the prepared per-cell table)
+    re-read from ``source`` (config key ``key``) and normalised as the reference was, and ``val_lack``: every
+    validation cell's marker lack against every class (validation cells in table order × classes)."""
+    adata = read_cells(source, key)[cells["cell"].to_numpy()]
+    x = sp.csr_matrix(normalised_features(adata, reference, str(reference["input"])))
+    index = {label: i for i, label in enumerate(reference["classes"])}
+    split, n_classes = cells["split"].to_numpy(), len(index)
+    train, val = x[split == "train"], x[split == "val"]
+    markers = fit_markers(train, cells["label"][split == "train"].map(index).to_numpy(), n_classes, n_markers)
+    lack = [marker_lack(val, np.full(val.shape[0], label), markers) for label in range(n_classes)]
+    return markers | {"val_lack": np.stack(lack, 1).astype(np.float32)}
+
+
+def novelty_rule(distance, markers, graph, classes, reference_proba, rate):
+    """One model's unassigned rule: ``distance`` (:func:`type_distance`), ``markers`` (:func:`reference_markers`) and
+    thresholds calibrated on the validation cells' predictions ``reference_proba`` (rows: every reference node) for
+    the false-unassigned ``rate`` (:func:`dlbio.apply.novelty.calibrate`). Returns a function (embedding, expression,
+    proba) → flags, distance ratios, marker lacks."""
     classes = np.asarray(classes, dtype=object)
     val = graph.val_mask.numpy()
     val_proba = reference_proba[val]
-    thresholds = calibrate(val_proba.max(1), distance.ratio(graph.x.numpy()[val], classes[val_proba.argmax(1)]), rate)
+    predicted = val_proba.argmax(1)
+    scores = [
+        -val_proba.max(1),
+        distance.ratio(graph.x.numpy()[val], classes[predicted]),
+        markers["val_lack"][np.arange(len(predicted)), predicted],
+    ]
+    thresholds = calibrate(scores, rate)
 
-    def rule(x_query, proba):
-        ratio = distance.ratio(x_query, classes[proba.argmax(1)])
-        return flag(proba.max(1), ratio, thresholds), ratio
+    def rule(x_query, expression, proba):
+        predicted = proba.argmax(1)
+        ratio, lack = distance.ratio(x_query, classes[predicted]), marker_lack(expression, predicted, markers)
+        return flag([-proba.max(1), ratio, lack], thresholds), ratio, lack
 
     return rule
 
@@ -125,6 +149,7 @@ def annotate(
     graph,
     models,
     source,
+    markers,
     *,
     declared=None,
     min_shared_fraction,
@@ -137,11 +162,12 @@ def annotate(
     """Label every cell of ``query`` (an AnnData read from ``source``) with every model of ``models``.
 
     ``reference`` is the prepared dataset's reference (:func:`dlbio.data.cell_reference.load_reference`), ``graph``
-    its graph ``Data`` (with masks), ``models`` name → ``(model, temperature)`` (:func:`load_models`); ``declared``,
+    its graph ``Data`` (with masks), ``models`` name → ``(model, temperature)`` (:func:`load_models`), ``markers``
+    the reference's (:func:`reference_markers`); ``declared``,
     ``min_shared_fraction``, ``surgery`` as in :func:`project_query`; ``unassigned_rate``: the validation cells'
-    share the unassigned rule may flag (:func:`novelty_rule`). Adds ``obs['<model>_prediction']``, ``obs['<model>_confidence']`` and
-    ``obsm[QUERY_EMBEDDING]`` to ``query``. Returns the per-cell table (cell, model, predicted, confidence, and
-    label when ``label_key`` names the query's labels) and the metrics table (one row per model; ``None``
+    share the unassigned rule may flag (:func:`novelty_rule`). Adds ``obs['<model>_prediction']``, ``obs['<model>_confidence']``, the
+    rule's ``_distance_ratio`` and ``_marker_lack``, and ``obsm[QUERY_EMBEDDING]`` to ``query``. Returns the per-cell
+    table (cell, model, predicted, confidence, distance ratio, marker lack, and label when ``label_key`` names the query's labels) and the metrics table (one row per model; ``None``
     without labels).
     """
     labels = None
@@ -151,6 +177,7 @@ def annotate(
             raise InputError(f"'{source}' (config key '{key}.label_key'): no cell has a label in '{label_key}'")
     x = project_query(query, reference, min_shared_fraction, source, declared, key, surgery)
     query.obsm[QUERY_EMBEDDING] = x
+    expression = sp.csr_matrix(normalised_features(query, reference, declared or str(reference["input"])))
     gnns = any(isinstance(model, NodeClassifier) for model, _ in models.values())
     joint = with_query(graph, x, reference, device) if gnns else None
     distance = type_distance(graph, reference["classes"], reference)
@@ -162,18 +189,20 @@ def annotate(
         else:
             proba = temper(model.predict_proba(x), temperature)
             reference_proba = temper(model.predict_proba(graph.x.numpy()), temperature)
-        rule = novelty_rule(distance, graph, reference["classes"], reference_proba, unassigned_rate)
-        unassigned, ratio = rule(x, proba)
+        rule = novelty_rule(distance, markers, graph, reference["classes"], reference_proba, unassigned_rate)
+        unassigned, ratio, lack = rule(x, expression, proba)
         predicted, confidence = label_cells(proba, reference["classes"], unassigned)
         query.obs[f"{name}_prediction"] = pd.Categorical(predicted)
         query.obs[f"{name}_confidence"] = confidence
         query.obs[f"{name}_distance_ratio"] = ratio
+        query.obs[f"{name}_marker_lack"] = lack
         table = {
             "cell": query.obs_names,
             "model": name,
             "predicted": predicted,
             "confidence": confidence.round(4),
             "distance_ratio": ratio.round(4),
+            "marker_lack": lack.round(4),
         }
         tables.append(pd.DataFrame(table | ({} if labels is None else {"label": labels})))
         if labels is not None:

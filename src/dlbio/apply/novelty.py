@@ -1,18 +1,24 @@
 """Cells of types the reference never saw: the 'unassigned' rule and its calibration.
 
-A cell is unassigned when a model's confidence (its top class probability) is low **or** when it lies far from the
-reference's training cells of the type the model predicts. "Far" is relative to that type's own density: the mean
-distance to the type's ``k`` nearest training cells, divided by the median of the same distance among the type's
-training cells themselves (leave-one-out). A dense type thus gets a tight radius and a diffuse one a wide radius,
-in the spirit of scArches' kNN uncertainty, and a cell of an unseen type that the classifier confidently forces
-into its nearest known type is still caught when it sits outside that type's cloud.
+A cell is unassigned when a model's confidence (its top class probability) is low, **or** it lies far from the
+reference's training cells of the type the model predicts in the embedding, **or** it lacks that type's markers
+in its expression:
 
-Both thresholds are set on the reference's validation cells (never trained on) for a stated false-unassigned
+- *distance ratio*: the mean distance to the type's ``k`` nearest training cells, divided by the median of the same
+  distance among the type's training cells themselves (leave-one-out). A dense type thus gets a tight radius and a
+  diffuse one a wide radius, in the spirit of scArches' kNN uncertainty.
+- *marker lack*: how far the cell falls short of the type's marker genes (its top genes over the other types'
+  training cells by a t statistic of log expression): the mean over them of (type mean − cell) / type std. An
+  embedding keeps only the directions the reference varies in, so a cell of an unseen type can land inside a known
+  type's cloud; its expression still lacks that type's markers (measured in docs/new-donor.md).
+
+The thresholds are set on the reference's validation cells (never trained on) for a stated false-unassigned
 rate: each rule flags the same quantile ``q`` of the validation cells (the lowest confidences, the largest
-distance ratios), and ``q`` is the largest for which the two together flag at most that rate.
+distance ratios and marker lacks), and ``q`` is the largest for which they together flag at most that rate.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 
 GRID = 200  # quantile levels tried when calibrating
@@ -44,20 +50,57 @@ class TypeDistance:
         return ratio
 
 
-def calibrate(confidence, ratio, rate):
-    """Confidence and distance-ratio thresholds that together flag at most ``rate`` of the validation cells
-    (``confidence``, ``ratio``): both at the same quantile level, the largest that keeps the union within ``rate``.
-    A rate of 0 turns the rule off (no threshold: nothing is flagged, however far a query cell lies)."""
-    best = (-np.inf, np.inf)
+def fit_markers(x, y, n_classes, n_markers):
+    """Each class's ``n_markers`` marker genes among the columns of ``x`` (training cells × genes, log-normalised,
+    sparse or dense; ``y``: class indices): the largest t statistics of the class's mean over the other classes'
+    cells, with the class's mean and standard deviation of each. Returns arrays (classes × markers): ``genes``
+    (column indices), ``mean``, ``std``; a class without two training cells gets no markers (all -1)."""
+    x = sp.csr_matrix(x, dtype=np.float64)
+    members = sp.csr_matrix((np.ones(len(y)), (y, np.arange(len(y)))), shape=(n_classes, len(y)))
+    n = np.asarray(members.sum(1)).ravel()[:, None]
+    total, total_sq = np.asarray(x.sum(0)), np.asarray(x.multiply(x).sum(0))
+    sums, sums_sq = members @ x, members @ x.multiply(x)
+    sums, sums_sq = np.asarray(sums.todense()), np.asarray(sums_sq.todense())
+    mean, rest_mean = sums / np.maximum(n, 1), (total - sums) / np.maximum(len(y) - n, 1)
+    var = np.maximum(sums_sq / np.maximum(n, 1) - mean**2, 0)
+    rest_var = np.maximum((total_sq - sums_sq) / np.maximum(len(y) - n, 1) - rest_mean**2, 0)
+    t = (mean - rest_mean) / np.sqrt(var / np.maximum(n, 1) + rest_var / np.maximum(len(y) - n, 1) + 1e-12)
+    genes = np.argsort(-t, axis=1)[:, :n_markers]
+    rows = np.arange(n_classes)[:, None]
+    std = np.sqrt(var[rows, genes] * n / np.maximum(n - 1, 1))
+    genes[n.ravel() < 2] = -1
+    return {"genes": genes, "mean": mean[rows, genes], "std": np.maximum(std, 1e-6)}
+
+
+def marker_lack(x, predicted, markers):
+    """Each row of ``x`` (cells × genes as :func:`fit_markers` read them): its mean over the markers of its
+    ``predicted`` class (index) of (class mean − value) / class std; 0 for a class without markers."""
+    lack = np.zeros(x.shape[0])
+    for label in np.unique(predicted):
+        genes = markers["genes"][label]
+        if genes[0] < 0:
+            continue
+        rows = np.flatnonzero(predicted == label)
+        values = x[rows][:, genes]
+        values = values.toarray() if sp.issparse(values) else np.asarray(values)
+        lack[rows] = ((markers["mean"][label] - values) / markers["std"][label]).mean(1)
+    return lack
+
+
+def calibrate(scores, rate):
+    """Thresholds of the validation cells' novelty ``scores`` (a list of arrays, larger = more novel: the negated
+    confidence, the distance ratio, the marker lack) that together flag at most ``rate`` of them: all at the same
+    quantile level, the largest that keeps the union within ``rate``. A rate of 0 turns the rule off (infinite
+    thresholds: nothing is flagged, however far a query cell lies)."""
+    best = [np.inf] * len(scores)
     for q in np.linspace(0, rate, GRID + 1)[1:] if rate > 0 else []:
-        low, high = np.quantile(confidence, q), np.quantile(ratio, 1 - q)
-        if np.mean((confidence < low) | (ratio > high)) > rate:
+        thresholds = [float(np.quantile(score, 1 - q)) for score in scores]
+        if flag(scores, thresholds).mean() > rate:
             break
-        best = (float(low), float(high))
+        best = thresholds
     return best
 
 
-def flag(confidence, ratio, thresholds):
-    """Cells the rule leaves unassigned: confidence below, or distance ratio above, its threshold."""
-    low, high = thresholds
-    return (confidence < low) | (ratio > high)
+def flag(scores, thresholds):
+    """Cells the rule leaves unassigned: any score above its threshold."""
+    return np.any([score > threshold for score, threshold in zip(scores, thresholds)], axis=0)

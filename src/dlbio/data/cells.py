@@ -550,6 +550,11 @@ def replicate_split(data, cells, classes, replicate):
     return data, cells.assign(split=assignment), classes
 
 
+def read_cell_table(path):
+    """A prepared dataset's per-cell table (``cells.tsv``: cell, label, split, batch) with labels as written."""
+    return pd.read_csv(path, sep="\t", dtype={"cell": str, "label": str, "batch": str}, keep_default_na=False)
+
+
 def load_cell_graph(graph_path, cells_path):
     """Read a prepared graph back as a PyG ``Data``, the per-cell table and the class names.
 
@@ -557,6 +562,6 @@ def load_cell_graph(graph_path, cells_path):
     """
     from torch_geometric.data import Data  # local: preparing the graph needs no torch_geometric (~3 s to import)
 
-    cells = pd.read_csv(cells_path, sep="\t", dtype={"label": str, "batch": str}, keep_default_na=False)
+    cells = read_cell_table(cells_path)
     labels = cells["label"].to_numpy()
     return Data(**load_tensors(graph_path)), cells, np.unique(labels[labels != UNLABELED])

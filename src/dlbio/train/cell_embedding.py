@@ -207,6 +207,19 @@ def embedder(reference):
     return lambda z: (z - mean) @ components
 
 
+def normalised_features(adata, reference, declared):
+    """Cells' log-normalised expression of the reference's model genes (``features``; sparse stays sparse): raw
+    ``counts`` (``declared``) normalised to the reference's ``target_sum`` over its genes and log1p-transformed, as
+    the reference was; normalised values as they are. Genes the cells lack are zero."""
+    x = select_genes(adata.X, pd.Index(adata.var_names), reference["genes"])
+    if declared == "counts":
+        counts = sc.AnnData(x.astype(np.float32))
+        sc.pp.normalize_total(counts, target_sum=reference["target_sum"])
+        sc.pp.log1p(counts)
+        x = counts.X
+    return select_genes(x, reference["genes"], reference["features"])
+
+
 def project_query(adata, reference, min_shared_fraction, source, declared=None, key="query", surgery=None):
     """Query cells → the reference's embedding with the stored preprocessing (float32, cells × dimensions).
 
@@ -240,13 +253,7 @@ def project_query(adata, reference, min_shared_fraction, source, declared=None, 
     )  # fmt: skip
     if reference["embedding"] in LEARNED:
         return _map_learned(adata, reference, declared, source, key, surgery)
-    x = select_genes(adata.X, query_genes, genes)
-    if declared == "counts":
-        counts = sc.AnnData(x.astype(np.float32))
-        sc.pp.normalize_total(counts, target_sum=reference["target_sum"])
-        sc.pp.log1p(counts)
-        x = counts.X
-    x = select_genes(x, genes, features)
+    x = normalised_features(adata, reference, declared)
     mean, std, clip = reference["scale_mean"], reference["scale_std"], reference["scale_max"]
     to_embedding = embedder(reference)
     chunks = []
