@@ -4,7 +4,7 @@
         [--datasets chembl_cmet b3db_logbb] [--models dmpnn dmpnn-e40 dmpnn-h200 mpnn gine attentivefp fp_rf]
         [--out runs.tsv [--resume]]
     .venv/bin/python benchmarks/molecules_vs_chemprop.py --intervals [--ensemble 3] [--level 0.9] [--seeds 0]
-        [--models dmpnn fp_rf]
+        [--models dmpnn fp_rf] [--epochs 20] [--split-seeds 0 1 2 3 4 5 6 7 8] [--no-chemprop]
 
 chemprop is not a dlbio dependency: the first run installs ``torch==2.13.0``, ``chemprop==2.3.1`` and
 ``qc-b3db==1.1.1`` into a throwaway venv, ``benchmarks/.venv-chemprop`` (git-ignored, ≈ 1.7 GB; ``--venv``
@@ -39,6 +39,12 @@ validation molecules: half width = the members' variance + a conformal ``q``); d
 plain``: the same ensemble with unnormalised scores, half width = ``q``). Printed per dataset and method: test
 coverage at ``--level``, mean interval width, Spearman of |error| with the uncertainty, test RMSE of the mean. Also
 dlbio's test error by similarity to the training molecules (:mod:`dlbio.evaluate.applicability`).
+
+``--split-seeds``: the same on several scaffold splits, each drawn with one of these seeds (default: the entry's
+``seed``, 0: one split) and shared by both tools; on split seed ``k`` the members of seed ``s`` have the seeds
+``s + 10k``, ``s + 10k + 1``, ... One split's coverage of ~100 test molecules scatters by ~0.04 around the level, so
+with several split seeds it also prints per dataset and method the coverage's mean and standard deviation over the
+splits, the share of splits within 0.85–0.95, mean width, Spearman and RMSE, and coverage / width per split.
 """
 
 import argparse
@@ -253,65 +259,105 @@ def interval_row(dataset, method, seed, y, mean, half, uncertainty, level):
 
 
 def run_intervals(args, python, entries):
-    """The --intervals comparison: per dataset and seed, chemprop's and dlbio's ensembles on the same split."""
+    """The --intervals comparison: per dataset, split seed and seed, chemprop's and dlbio's ensembles on the same
+    split."""
     rows, similarity_rows = [], []
     with tempfile.TemporaryDirectory(prefix="chemprop_intervals_") as tmp:
         for name in args.datasets:
-            entry = entries[name]
-            tensors, kept, _ = prepare_molecule_dataset(name, entry)
-            target, y = entry["targets"][0], tensors["y"].numpy()
-            split = kept["split"].to_numpy()
-            val, test = split == "val", split == "test"
-            print(f"\n{name}: {len(kept)} molecules, {val.sum()} validation, {test.sum()} test", flush=True)
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            csv = workdir / "data.csv"
-            kept[["smiles", target, "split"]].to_csv(csv, index=False)
-            fp = entry["baseline"]
-            bits = morgan_fingerprints(kept["smiles"], fp["radius"], fp["n_bits"])
-            similarity = nearest_training(bits[test], bits[split == "train"])[0]
-            for seed in args.seeds:
-                if not args.no_chemprop:
-                    start = time.perf_counter()
-                    pred, half, variance = chemprop_intervals(
-                        python, csv, kept, target, seed, args.ensemble, args.level, args.threads, workdir, args.epochs
-                    )
-                    rows.append(interval_row(name, "chemprop", seed, y[test, 0], pred, half, variance, args.level))
-                    if args.out:
-                        pd.DataFrame(rows).to_csv(args.out, sep="\t", index=False)
-                    print(f"  seed {seed} chemprop ensemble: {time.perf_counter() - start:.0f} s", flush=True)
-                for model in args.models:
-                    start = time.perf_counter()
-                    runs = np.stack(
-                        [
-                            predict_dlbio(model, entry, kept, y, seed + m, args.threads, args.epochs)
-                            for m in range(args.ensemble)
-                        ]
-                    )[:, :, 0]
-                    mean, std = runs.mean(0), runs.std(0, ddof=1)
-                    for method, spread in ((model, std), (f"{model} plain", None)):
-                        s_val, s_test = (None, None) if spread is None else (spread[val], spread[test])
-                        fitted = calibrate(y[val, 0], mean[val], s_val, args.level, f"{name} {model}", "raise val")
-                        half = np.broadcast_to(fitted.half_width(s_test), test.sum())
-                        row = interval_row(name, method, seed, y[test, 0], mean[test], half, std[test], args.level)
-                        rows.append(row)
-                        if args.out:
-                            pd.DataFrame(rows).to_csv(args.out, sep="\t", index=False)
-                    error = np.abs(mean[test] - y[test, 0])
-                    bins = pd.cut(similarity, BINS, right=False)
-                    for interval, errors in pd.Series(error).groupby(bins, observed=True):
-                        similarity_rows.append(
-                            {"dataset": name, "model": model, "seed": seed, "similarity": str(interval)}
-                            | {"n": len(errors), "mean |error|": errors.mean()}
-                        )
-                    print(f"  seed {seed} {model} ensemble: {time.perf_counter() - start:.0f} s", flush=True)
+            splits = args.split_seeds or [entries[name]["seed"]]
+            for split_seed in splits:
+                label = f" split seed {split_seed}" if len(splits) > 1 else ""
+                workdir = Path(tmp) / name / f"split{split_seed}"
+                workdir.mkdir(parents=True)
+                entry = entries[name] | {"seed": split_seed}
+                intervals_on_split(args, python, name, label, entry, workdir, rows, similarity_rows)
     table = pd.DataFrame(rows)
-    summary = table.groupby(["dataset", "method"], sort=False).mean(numeric_only=True).drop(columns="seed")
-    print(f"\nensembles of {args.ensemble}, seeds {args.seeds}, level {args.level}; test molecules, means over seeds\n")
+    summary = table.groupby(["dataset", "method"], sort=False).mean(numeric_only=True)
+    summary = summary.drop(columns=["seed", "split seed"])
+    what = "" if table["split seed"].nunique() == 1 else ", split seeds"
+    print(f"\nensembles of {args.ensemble}, seeds {args.seeds}, level {args.level}; ", end="")
+    print(f"test molecules, means over seeds{what}\n")
     print(summary.round(3).to_markdown())
+    if what:
+        print_splits(table, args)
     print("\ndlbio: test |error| of the ensemble mean by highest Tanimoto similarity to the training molecules\n")
     by_similarity = pd.DataFrame(similarity_rows).groupby(["dataset", "model", "similarity"], sort=False)
     print(by_similarity.agg({"n": "sum", "mean |error|": "mean"}).round(3).to_markdown())
+
+
+def intervals_on_split(args, python, name, label, entry, workdir, rows, similarity_rows):
+    """One split (drawn with ``entry['seed']``): per seed ``s`` the ensembles with members ``s + 10 · split seed``,
+    ``+ 1``, ...; appends to ``rows`` (and ``--out``) and ``similarity_rows``."""
+    tensors, kept, _ = prepare_molecule_dataset(name, entry)
+    target, y = entry["targets"][0], tensors["y"].numpy()
+    split = kept["split"].to_numpy()
+    val, test = split == "val", split == "test"
+    print(f"\n{name}{label}: {len(kept)} molecules, {val.sum()} validation, {test.sum()} test", flush=True)
+    csv = workdir / "data.csv"
+    kept[["smiles", target, "split"]].to_csv(csv, index=False)
+    fp = entry["baseline"]
+    bits = morgan_fingerprints(kept["smiles"], fp["radius"], fp["n_bits"])
+    similarity = nearest_training(bits[test], bits[split == "train"])[0]
+
+    def keep(method, seed, mean, half, uncertainty):
+        row = interval_row(name, method, seed, y[test, 0], mean, half, uncertainty, args.level)
+        rows.append(row | {"split seed": entry["seed"]})
+        if args.out:
+            pd.DataFrame(rows).to_csv(args.out, sep="\t", index=False)
+
+    for seed in args.seeds:
+        first = seed + 10 * entry["seed"]  # the first member's seed: another split, other seeds
+        if not args.no_chemprop:
+            start = time.perf_counter()
+            pred, half, variance = chemprop_intervals(
+                python, csv, kept, target, first, args.ensemble, args.level, args.threads, workdir, args.epochs
+            )
+            keep("chemprop", seed, pred, half, variance)
+            print(f"  seed {seed} chemprop ensemble: {time.perf_counter() - start:.0f} s", flush=True)
+        for model in args.models:
+            start = time.perf_counter()
+            members = range(first, first + args.ensemble)
+            runs = np.stack([predict_dlbio(model, entry, kept, y, m, args.threads, args.epochs) for m in members])
+            mean, std = runs[:, :, 0].mean(0), runs[:, :, 0].std(0, ddof=1)
+            for method, spread in ((model, std), (f"{model} plain", None)):
+                s_val, s_test = (None, None) if spread is None else (spread[val], spread[test])
+                fitted = calibrate(y[val, 0], mean[val], s_val, args.level, f"{name} {model}", "raise val")
+                keep(method, seed, mean[test], np.broadcast_to(fitted.half_width(s_test), test.sum()), std[test])
+            error = np.abs(mean[test] - y[test, 0])
+            bins = pd.cut(similarity, BINS, right=False)
+            for interval, errors in pd.Series(error).groupby(bins, observed=True):
+                similarity_rows.append(
+                    {"dataset": name, "model": model, "seed": seed, "similarity": str(interval)}
+                    | {"n": len(errors), "mean |error|": errors.mean()}
+                )
+            print(f"  seed {seed} {model} ensemble: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def print_splits(table, args, low=0.85, high=0.95):
+    """Coverage over scaffold splits: one split's coverage of ~100 test molecules scatters by ~0.04, so a single split
+    says little; per dataset and method the mean ± sd over split seeds (each split's value: the mean over seeds), the
+    share of splits with coverage within [low, high], mean width, Spearman and RMSE; then coverage / width per split."""
+    keys = ["dataset", "method"]
+    per_split = table.groupby([*keys, "split seed"], sort=False).mean(numeric_only=True).reset_index()
+    groups = per_split.groupby(keys, sort=False)
+    coverage = groups["coverage"]
+    summary = pd.DataFrame(
+        {
+            "splits": groups.size(),
+            "coverage mean": coverage.mean(),
+            "coverage sd": coverage.std(),
+            f"share in {low}–{high}": coverage.apply(lambda c: np.mean((c >= low) & (c <= high))),
+            "mean width": groups["mean width"].mean(),
+            "spearman |error| vs uncertainty": groups["spearman |error| vs uncertainty"].mean(),
+            "test RMSE": groups["test RMSE"].mean(),
+        }
+    )
+    print(f"\nover split seeds {args.split_seeds} (sd: between splits)\n")
+    print(summary.round(3).to_markdown())
+    cells = [f"{c:.3f} / {w:.2f}" for c, w in zip(per_split["coverage"], per_split["mean width"])]
+    cells = per_split.assign(cell=cells)
+    print("\ncoverage / mean width per split seed\n")
+    print(cells.pivot_table("cell", keys, "split seed", aggfunc="first", sort=False).to_markdown())
 
 
 def settings(model, entry):
@@ -367,6 +413,12 @@ def main():
     parser.add_argument("--intervals", action="store_true", help="uncertainty side by side (see above)")
     parser.add_argument("--ensemble", type=int, default=3, help="--intervals: members of each ensemble")
     parser.add_argument("--level", type=float, default=0.9, help="--intervals: interval level")
+    parser.add_argument(
+        "--split-seeds",
+        type=int,
+        nargs="+",
+        help="--intervals: draw the split with each of these seeds, each with its own ensembles (default: the entry's)",
+    )
     parser.add_argument(
         "--epochs", type=int, help="--intervals: epochs of chemprop and of dlbio's GNNs (default: their recipes' 50)"
     )
