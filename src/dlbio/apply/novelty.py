@@ -50,20 +50,23 @@ class TypeDistance:
         return ratio
 
 
+def _moments(count, total, total_sq):
+    """Means and (population) variances from counts, sums and sums of squares (a count of 0 counts as 1)."""
+    mean = total / np.maximum(count, 1)
+    return mean, np.maximum(total_sq / np.maximum(count, 1) - mean**2, 0)
+
+
 def fit_markers(x, y, n_classes, n_markers):
     """Each class's ``n_markers`` marker genes among the columns of ``x`` (training cells × genes, log-normalised,
     sparse or dense; ``y``: class indices): the largest t statistics of the class's mean over the other classes'
     cells, with the class's mean and standard deviation of each. Returns arrays (classes × markers): ``genes``
     (column indices), ``mean``, ``std``; a class without two training cells gets no markers (all -1)."""
     x = sp.csr_matrix(x, dtype=np.float64)
-    members = sp.csr_matrix((np.ones(len(y)), (y, np.arange(len(y)))), shape=(n_classes, len(y)))
-    n = np.asarray(members.sum(1)).ravel()[:, None]
-    total, total_sq = np.asarray(x.sum(0)), np.asarray(x.multiply(x).sum(0))
-    sums, sums_sq = members @ x, members @ x.multiply(x)
-    sums, sums_sq = np.asarray(sums.todense()), np.asarray(sums_sq.todense())
-    mean, rest_mean = sums / np.maximum(n, 1), (total - sums) / np.maximum(len(y) - n, 1)
-    var = np.maximum(sums_sq / np.maximum(n, 1) - mean**2, 0)
-    rest_var = np.maximum((total_sq - sums_sq) / np.maximum(len(y) - n, 1) - rest_mean**2, 0)
+    one_hot = sp.csr_matrix((np.ones(len(y)), (y, np.arange(len(y)))), shape=(n_classes, len(y)))
+    sums, sums_sq = (one_hot @ x).toarray(), (one_hot @ x.multiply(x)).toarray()
+    n = np.asarray(one_hot.sum(1))
+    mean, var = _moments(n, sums, sums_sq)
+    rest_mean, rest_var = _moments(len(y) - n, sums.sum(0) - sums, sums_sq.sum(0) - sums_sq)
     t = (mean - rest_mean) / np.sqrt(var / np.maximum(n, 1) + rest_var / np.maximum(len(y) - n, 1) + 1e-12)
     genes = np.argsort(-t, axis=1)[:, :n_markers]
     rows = np.arange(n_classes)[:, None]
