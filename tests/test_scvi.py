@@ -73,6 +73,13 @@ def test_markers_are_each_types_raised_genes_and_a_cell_without_them_lacks_them(
     known = expression(val_types, rng)
     assert flag([marker_lack(known, val_types, markers)], threshold).mean() < 0.1
     assert (marker_lack(novel, np.full(200, 3), markers) == 0).all()  # no markers: never flagged by them
+    measured = (np.arange(30) < 5) | (np.arange(30) >= 10)  # a query without type 1's markers (genes 5-9)
+    assert (marker_lack(np.zeros((200, 30)), np.ones(200, int), markers, measured) == 0).all()
+    partly = expression(np.zeros(200, int), rng)
+    partly[:, :2] = 0  # genes 0 and 1 missing from the query, zero-filled
+    judged_by_all = flag([marker_lack(partly, np.zeros(200, int), markers)], threshold).mean()
+    judged_by_measured = flag([marker_lack(partly, np.zeros(200, int), markers, np.arange(30) >= 2)], threshold).mean()
+    assert judged_by_all > 0.5 and judged_by_measured < 0.2  # fewer markers: a noisier mean, not a missing type
 
 
 def test_distance_is_relative_to_each_types_density():

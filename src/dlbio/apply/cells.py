@@ -98,7 +98,7 @@ def novelty_rule(distance, markers, graph, classes, reference_proba, rate):
     """One model's unassigned rule: ``distance`` (:func:`type_distance`), ``markers`` (:func:`reference_markers`) and
     thresholds calibrated on the validation cells' predictions ``reference_proba`` (rows: every reference node) for
     the false-unassigned ``rate`` (:func:`dlbio.apply.novelty.calibrate`). Returns a function (embedding, expression,
-    proba) → flags, distance ratios, marker lacks."""
+    measured genes, proba) → flags, distance ratios, marker lacks."""
     classes = np.asarray(classes, dtype=object)
     val = graph.val_mask.numpy()
     val_proba = reference_proba[val]
@@ -110,9 +110,10 @@ def novelty_rule(distance, markers, graph, classes, reference_proba, rate):
     ]
     thresholds = calibrate(scores, rate)
 
-    def rule(x_query, expression, proba):
+    def rule(x_query, expression, measured, proba):
         predicted = proba.argmax(1)
-        ratio, lack = distance.ratio(x_query, classes[predicted]), marker_lack(expression, predicted, markers)
+        ratio = distance.ratio(x_query, classes[predicted])
+        lack = marker_lack(expression, predicted, markers, measured)
         return flag([-proba.max(1), ratio, lack], thresholds), ratio, lack
 
     return rule
@@ -178,6 +179,7 @@ def annotate(
     x = project_query(query, reference, min_shared_fraction, source, declared, key, surgery)
     query.obsm[QUERY_EMBEDDING] = x
     expression = sp.csr_matrix(normalised_features(query, reference, declared or str(reference["input"])))
+    measured = np.isin(reference["features"], query.var_names)
     gnns = any(isinstance(model, NodeClassifier) for model, _ in models.values())
     joint = with_query(graph, x, reference, device) if gnns else None
     distance = type_distance(graph, reference["classes"], reference)
@@ -190,7 +192,7 @@ def annotate(
             proba = temper(model.predict_proba(x), temperature)
             reference_proba = temper(model.predict_proba(graph.x.numpy()), temperature)
         rule = novelty_rule(distance, markers, graph, reference["classes"], reference_proba, unassigned_rate)
-        unassigned, ratio, lack = rule(x, expression, proba)
+        unassigned, ratio, lack = rule(x, expression, measured, proba)
         predicted, confidence = label_cells(proba, reference["classes"], unassigned)
         query.obs[f"{name}_prediction"] = pd.Categorical(predicted)
         query.obs[f"{name}_confidence"] = confidence

@@ -75,18 +75,21 @@ def fit_markers(x, y, n_classes, n_markers):
     return {"genes": genes, "mean": mean[rows, genes], "std": np.maximum(std, 1e-6)}
 
 
-def marker_lack(x, predicted, markers):
+def marker_lack(x, predicted, markers, measured=None):
     """Each row of ``x`` (cells × genes as :func:`fit_markers` read them): its mean over the markers of its
-    ``predicted`` class (index) of (class mean − value) / class std; 0 for a class without markers."""
+    ``predicted`` class (index) of (class mean − value) / class std; 0 for a class without markers. ``measured``
+    (a boolean per gene; default all): genes the cells have; a marker they lack is left out, not read as zero."""
+    measured = np.ones(x.shape[1], bool) if measured is None else np.asarray(measured, bool)
     lack = np.zeros(x.shape[0])
     for label in np.unique(predicted):
         genes = markers["genes"][label]
-        if genes[0] < 0:
+        keep = (genes >= 0) & measured[np.maximum(genes, 0)]
+        if not keep.any():
             continue
         rows = np.flatnonzero(predicted == label)
-        values = x[rows][:, genes]
+        values = x[rows][:, genes[keep]]
         values = values.toarray() if sp.issparse(values) else np.asarray(values)
-        lack[rows] = ((markers["mean"][label] - values) / markers["std"][label]).mean(1)
+        lack[rows] = ((markers["mean"][label][keep] - values) / markers["std"][label][keep]).mean(1)
     return lack
 
 
