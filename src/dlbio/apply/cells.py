@@ -166,10 +166,11 @@ def annotate(
     its graph ``Data`` (with masks), ``models`` name → ``(model, temperature)`` (:func:`load_models`), ``markers``
     the reference's (:func:`reference_markers`); ``declared``,
     ``min_shared_fraction``, ``surgery`` as in :func:`project_query`; ``unassigned_rate``: the validation cells'
-    share the unassigned rule may flag (:func:`novelty_rule`). Adds ``obs['<model>_prediction']``, ``obs['<model>_confidence']``, the
-    rule's ``_distance_ratio`` and ``_marker_lack``, and ``obsm[QUERY_EMBEDDING]`` to ``query``. Returns the per-cell
-    table (cell, model, predicted, confidence, distance ratio, marker lack, and label when ``label_key`` names the query's labels) and the metrics table (one row per model; ``None``
-    without labels).
+    share the unassigned rule may flag (:func:`novelty_rule`). Adds ``obs['<model>_prediction']``,
+    ``obs['<model>_confidence']``, the rule's ``_distance_ratio`` and ``_marker_lack``, and
+    ``obsm[QUERY_EMBEDDING]`` to ``query``. Returns the per-cell table (cell, model, predicted, confidence, distance
+    ratio, marker lack, and label when ``label_key`` names the query's labels) and the metrics table (one row per
+    model; ``None`` without labels).
     """
     labels = None
     if label_key is not None:
