@@ -229,8 +229,9 @@ def project_query(adata, reference, min_shared_fraction, source, declared=None, 
     normalised to ``target_sum`` and log1p-transformed like the reference; query cells are not QC-filtered.
     A harmony-integrated reference cannot place new cells (their batch correction is not a fixed map): an error.
     An scVI / scANVI reference reads the query's raw counts and places them by surgery
-    (:func:`dlbio.train.scvi_embedding.map_query`; ``surgery``: max_epochs, seed, device, train_decoder), the query's batches read
-    from the reference's batch_key column, or, without that column, the whole query as one new batch named ``source``.
+    (:func:`dlbio.train.scvi_embedding.map_query`; ``surgery``: max_epochs, seed, device, train_decoder), the query's
+    batches read from the reference's batch_key column, or, without that column, the whole query as one new batch
+    named ``source``.
     """
     if reference["integration"] != "none":
         raise InputError(
