@@ -77,11 +77,19 @@ def test_binary_probabilities_and_a_forest_zero():
     assert ProbabilityCalibration.fit(np.zeros((0, 2)), []).temperature == 1.0
 
 
-def test_binary_and_top_label_ece_agree_with_torchmetrics_multiclass():
+def test_ece_equals_torchmetrics_binned_the_same_way():
+    from torchmetrics.functional.classification import binary_calibration_error, multiclass_calibration_error
+
     proba, labels = sampled(n=500, sharpen=2.0, seed=1)
+    proba[:5] = np.eye(4)[labels[:5]]  # confidence exactly 1, alone in the last bin
+    expected = multiclass_calibration_error(torch.tensor(proba), torch.tensor(labels), 4, n_bins=15, norm="l1")
+    assert calibration_error(proba, labels) == pytest.approx(float(expected), abs=1e-6)
+    p, y = proba[:, 0], (labels == 0).astype(int)
+    expected = binary_calibration_error(torch.tensor(p), torch.tensor(y), n_bins=15, norm="l1")
+    assert binary_error(p, y) == pytest.approx(float(expected), abs=1e-6)
     confidence, right = top_label(proba, labels)
-    assert binary_error(confidence, right) == pytest.approx(calibration_error(proba, labels), abs=1e-6)
-    assert np.isnan(binary_error([], []))
+    assert binary_error(confidence, right) == pytest.approx(calibration_error(proba, labels), abs=1e-12)
+    assert np.isnan(binary_error([], [])) and np.isnan(calibration_error(np.zeros((0, 4)), []))
 
 
 def test_conformal_sets_cover_the_level_on_new_samples():

@@ -20,10 +20,8 @@ every class.
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from sklearn.calibration import calibration_curve
-from torchmetrics.functional.classification import binary_calibration_error, multiclass_calibration_error
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
 
 from dlbio.evaluate.conformal import conformal_rank
 from dlbio.figures import plt
@@ -36,31 +34,25 @@ ECE_METRICS = ("ece_uncalibrated", "ece")  # compared between models beside the 
 
 
 def _log_proba(proba):
-    return torch.as_tensor(np.clip(np.asarray(proba, dtype=np.float64), EPS, 1.0)).log()
+    return np.log(np.clip(np.asarray(proba, dtype=np.float64), EPS, 1.0))
 
 
 def temper(proba, temperature):
     """Probabilities ``(N, K)`` scaled by ``temperature``: ``softmax(log p / T)`` (the input for ``T = 1``)."""
-    return torch.softmax(_log_proba(proba) / temperature, dim=1).numpy()
+    return softmax(_log_proba(proba) / temperature, axis=1)
 
 
 def fit_temperature(proba, labels):
     """The temperature minimising the negative log-likelihood of ``labels`` (ints) under :func:`temper` of
-    ``proba`` ``(N, K)``: L-BFGS on ``log T``, clipped to ``T_RANGE``; 1 without samples."""
+    ``proba`` ``(N, K)``: bounded Brent search (SciPy) on ``log T`` within ``T_RANGE``; 1 without samples."""
     if len(labels) == 0:
         return 1.0
-    log_proba, labels = _log_proba(proba), torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+    log_proba, rows = _log_proba(proba), (np.arange(len(labels)), np.asarray(labels, dtype=np.int64))
 
-    def nll():
-        optimizer.zero_grad()
-        loss = F.cross_entropy(log_proba / log_t.exp(), labels)
-        loss.backward()
-        return loss
+    def nll(log_t):
+        return -log_softmax(log_proba / np.exp(log_t), axis=1)[rows].mean()
 
-    optimizer.step(nll)
-    return float(np.clip(log_t.exp().item(), *T_RANGE))
+    return float(np.exp(minimize_scalar(nll, bounds=np.log(T_RANGE), method="bounded").x))
 
 
 def two_class(p):
@@ -124,22 +116,30 @@ def set_labels(members, classes):
     return np.array([SET_SEPARATOR.join(classes[row]) for row in np.asarray(members, dtype=bool)], dtype=object)
 
 
+def reliability_bins(p, event):
+    """``p`` (predicted probabilities of an event) and ``event`` (0/1) in ``N_BINS`` equal-width bins, as
+    torchmetrics bins them (a probability on an edge goes up; exactly 1 alone in the last bin): each non-empty
+    bin's share of the samples, mean ``p`` and observed frequency of the event."""
+    p, event = np.asarray(p, dtype=np.float64), np.asarray(event, dtype=np.float64)
+    bins = np.searchsorted(np.linspace(0, 1, N_BINS + 1), p, side="right") - 1
+    counts = np.bincount(bins, minlength=N_BINS + 1)
+    kept = counts > 0
+    mean = (np.bincount(bins, w, minlength=N_BINS + 1)[kept] / counts[kept] for w in (p, event))
+    return (counts[kept] / len(p), *mean)
+
+
+def binary_error(p, event):
+    """Expected calibration error (L1) of probabilities ``p`` of an event (class 1) against whether it happened
+    (0/1): ``Σ share · |frequency − mean p|`` over :func:`reliability_bins`; NaN without samples."""
+    if len(p) == 0:
+        return float("nan")
+    share, predicted, observed = reliability_bins(p, event)
+    return float(np.sum(share * np.abs(observed - predicted)))
+
+
 def calibration_error(proba, labels):
-    """Expected calibration error (top-label, ``N_BINS`` equal bins, L1; torchmetrics) of ``proba`` ``(N, K)``;
-    NaN without samples."""
-    if len(labels) == 0:
-        return float("nan")
-    preds, target = torch.as_tensor(np.asarray(proba, dtype=np.float32)), torch.as_tensor(np.asarray(labels))
-    return float(multiclass_calibration_error(preds, target.long(), proba.shape[1], n_bins=N_BINS, norm="l1"))
-
-
-def binary_error(p, y):
-    """Expected calibration error of binary probabilities of class 1 ``p`` against 0/1 labels ``y`` (``N_BINS``
-    equal bins, L1; torchmetrics); NaN without samples."""
-    if len(y) == 0:
-        return float("nan")
-    preds, target = torch.as_tensor(np.asarray(p, dtype=np.float32)), torch.as_tensor(np.asarray(y))
-    return float(binary_calibration_error(preds, target.long(), n_bins=N_BINS, norm="l1"))
+    """Expected calibration error (top-label) of ``proba`` ``(N, K)``; NaN without samples."""
+    return binary_error(*top_label(proba, labels)) if len(labels) else float("nan")
 
 
 def calibration_metrics(raw, calibrated, labels, temperature):
@@ -177,7 +177,7 @@ def top_label(proba, labels):
 
 def plot_reliability(panels, path, title):
     """Reliability diagrams, one panel per model: the observed frequency of the event against the predicted
-    probability in ``N_BINS`` equal bins (scikit-learn's ``calibration_curve``), before and after calibration.
+    probability in :func:`reliability_bins`, before and after calibration.
 
     ``panels``: model name → ``(uncalibrated, calibrated, event)``, the predicted probabilities of an event (a
     binary label being 1, or the top class being right: :func:`top_label`) and whether it happened.
@@ -189,7 +189,7 @@ def plot_reliability(panels, path, title):
         for label, p, style in (("uncalibrated", raw, "o-"), ("calibrated", calibrated, "s-")):
             ece = binary_error(p, event)
             if len(event):
-                observed, predicted = calibration_curve(event, np.clip(p, 0, 1), n_bins=N_BINS, strategy="uniform")
+                _, predicted, observed = reliability_bins(np.clip(p, 0, 1), event)
                 ax.plot(predicted, observed, style, ms=4, label=f"{label} (ECE {ece:.3f})")
         ax.set(title=f"{name} (n = {len(event)})", xlabel="predicted probability", xlim=(0, 1), ylim=(0, 1))
         ax.legend(fontsize=7, loc="upper left")
