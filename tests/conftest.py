@@ -1,4 +1,4 @@
-"""Shared fixtures: small real and simulated single-cell data; the real-SLURM tests last. Shared helpers (the
+"""Shared fixtures: small real and simulated single-cell data; the order of the test files. Shared helpers (the
 repository root, Snakemake runs, tiny configs) live in helpers.py."""
 
 import os
