@@ -74,6 +74,8 @@ def main():
     print(f"runs in {workdir}\n")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     scored = table[~table["failed"]]
+    if scored.empty:
+        sys.exit(f"no run was scored: see the logs in {workdir}/logs/gan")
     summary = scored.groupby("setting", sort=False).agg(
         seeds=("seed", "size"),
         every_class_drawn=("mode_tv", lambda tv: int((tv <= DRAWN).sum())),
