@@ -14,6 +14,7 @@ training seconds (the rule's benchmark file); the summary, per setting, how many
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,8 +29,9 @@ DRAWN = 0.1  # mode TV at or below this: every class drawn in about its share
 
 
 def parse_setting(text):
-    """``lr=0.002,iterations=360`` → ``{"lr": 0.002, "iterations": 360}``."""
-    pairs = (item.split("=", 1) for item in text.split(",") if item)
+    """``lr=0.002,iterations=360,classes=[Alp14, Tea1]`` → ``{"lr": 0.002, "iterations": 360, "classes": [...]}``
+    (commas inside brackets belong to the value)."""
+    pairs = (item.split("=", 1) for item in re.split(r",(?![^\[]*\])", text) if item)
     return {key.strip(): yaml.safe_load(value) for key, value in pairs}
 
 

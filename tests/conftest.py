@@ -14,7 +14,7 @@ from helpers import schema_defaults
 
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # `make test` runs one pytest-xdist worker per core: one thread each, here and in the processes the tests start
+    # `make test` runs more pytest-xdist workers than cores: one thread each, here and in the processes the tests start
     # (two-thread torch ops beside another busy process spin-wait and slow down many times)
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
     torch.set_num_threads(1)

@@ -12,7 +12,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).resolve().parent / "configs"
-# `make test` runs the tests in one pytest-xdist worker per core: each worker's Snakemake runs then take one core
+# `make test` runs the tests in pytest-xdist workers (more than cores): each worker's Snakemake runs take one core
 CORES = "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"
 
 

@@ -11,7 +11,6 @@ from dlbio.data.cells import (
     brute_force_query,
     exact_neighbours,
     knn_graph,
-    link_new_cells,
     min_cells_per_class,
     query_neighbours,
     stratified_split,
@@ -128,22 +127,6 @@ def test_exact_search_on_cuda_equals_cpu(points):
     indices, distances = exact_neighbours(points, 6, "euclidean")
     on_gpu, gpu_distances = exact_neighbours(points, 6, "euclidean", device="cuda")
     assert np.array_equal(on_gpu, indices) and np.allclose(gpu_distances, distances, atol=1e-4)
-
-
-@pytest.mark.parametrize("method", ["exact", pytest.param("approximate", marks=pytest.mark.slow)])
-def test_new_cells_link_to_their_nearest_graph_cells_as_the_graph_was_searched(method):
-    rng = np.random.default_rng(3)
-    x, x_new = rng.normal(size=(300, 5)), rng.normal(size=(20, 5))
-    graph = {"k": 6, "metric": "euclidean", "method": method}
-    edge_index, edge_weight = link_new_cells(x, x_new, graph, bandwidth=1.0)
-    nearest = np.argsort(((x_new[:, None] - x[None]) ** 2).sum(-1), axis=1)[:, :6]
-    assert (edge_index[1].numpy() == np.repeat(np.arange(300, 320), 6)).all()
-    found = edge_index[0].numpy().reshape(20, 6)
-    assert np.mean([len(set(f) & set(n)) / 6 for f, n in zip(found, nearest)]) >= (1.0 if method == "exact" else 0.95)
-    both, _ = link_new_cells(x, x_new, graph, bandwidth=1.0, both_ways=True)
-    assert both.shape[1] == 240 and torch.equal(both[:, 120:], edge_index)
-    assert torch.equal(both[:, :120], edge_index.flip(0))  # the new cells' own edges first
-    assert (edge_weight > 0).all() and (edge_weight <= 1).all()
 
 
 def test_query_neighbours_in_torch_equal_scikit_learn():

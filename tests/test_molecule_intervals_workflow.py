@@ -44,12 +44,7 @@ def interval_config(folder, **changes):
         "baseline": {"n_estimators": 20, "n_bits": 512},
         "predict": [str(folder / "screen.csv")],
     }
-    return {
-        "molecules": {
-            "lab": entry | {"replicates": 2} | changes,
-            "active": entry | {"task": "classification", "threshold": 7.0, "split": {"method": "stratified"}},
-        }
-    }
+    return {"molecules": {"lab": entry | {"replicates": 2} | changes}}
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +89,6 @@ def test_library_predictions_carry_intervals_and_the_nearest_training_molecule(r
     in_training = predicted["id"].isin(train["id"])
     assert in_training.any() and (predicted.loc[in_training, "similarity"] == 1).all()
     assert (predicted.loc[in_training, "nearest_id"] == predicted.loc[in_training, "id"]).all()
-    active = read(run / "results/molecules/active/predict/screen/predictions.tsv")
-    assert active.columns[:6].tolist() == ["id", "input_smiles", "smiles", "similarity", "nearest_id", "gine/pIC50"]
-    assert not [c for c in active.columns if c.endswith(("/lower", "/upper"))]  # no intervals for classification
-    assert not (run / "results/molecules/active/intervals.tsv").exists()
 
 
 def test_test_coverage_and_width_reach_the_tables(run):
@@ -124,7 +115,6 @@ def test_test_coverage_and_width_reach_the_tables(run):
     assert set(applicability["model"]) == {"gine", "fp_rf"}
     assert applicability.groupby("model")["n"].sum().to_dict() == {"fp_rf": 36, "gine": 36}  # 18 test × 2 replicates
     assert (run / "results/molecules/lab/applicability.png").stat().st_size > 0
-    assert "interval_coverage" not in read(run / "results/molecules/active/comparison.tsv")
 
 
 def test_a_new_level_recalibrates_without_retraining(run, files, tmp_path):
@@ -161,8 +151,8 @@ def test_too_few_validation_molecules_for_the_level_stop_before_training(files, 
 
 
 def test_a_classification_entry_asked_for_intervals_stops_before_any_job(files, tmp_path):
-    config = interval_config(files)
-    config["molecules"]["active"]["interval_level"] = 0.9
+    classification = {"task": "classification", "threshold": 7.0, "split": {"method": "stratified"}, "interval_level": 0.9}
+    config = {"molecules": {"active": interval_config(files)["molecules"]["lab"] | classification}}
     result = snakemake(tmp_path, config)
     assert result.returncode != 0 and not (tmp_path / "results").exists()
     assert "'molecules.active.interval_level' = 0.9: intervals are for regression targets" in result.stderr

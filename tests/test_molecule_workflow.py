@@ -131,6 +131,14 @@ def test_classified_library_gets_conformal_prediction_sets(run):
         assert np.mean([label in s.split("|") for label, s in zip(labels, sets)]) >= 0.75  # level 0.9, 45 molecules
 
 
+def test_classifications_carry_no_intervals(run):
+    library = pd.read_csv(run / "results/molecules/active/predict/table/predictions.tsv", sep="\t", nrows=1)
+    assert library.columns[:6].tolist() == ["id", "input_smiles", "smiles", "similarity", "nearest_id", "gine/pIC50"]
+    assert not [c for c in library.columns if c.endswith(("/lower", "/upper"))]
+    assert not (run / "results/molecules/active/intervals.tsv").exists()
+    assert "interval_coverage" not in pd.read_csv(run / "results/molecules/active/comparison.tsv", sep="\t")
+
+
 def test_too_many_rejections_fail_and_keep_the_reasons(tmp_path, table_csv):
     config = {"molecules": {"strict": entry(table_csv, max_rejected_fraction=0.001)}}
     result = snakemake(tmp_path, config)

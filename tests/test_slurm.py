@@ -141,13 +141,8 @@ def test_outputs_equal_those_of_a_local_run(runs):
 def test_with_lscratch_a_gpu_job_asks_gpus_beside_the_scratch_gres(cluster, tmp_path):
     """DLBIO_LSCRATCH_GB > 0: --gpus=<model>:1 and --gres=lscratch:N, as the plugin cannot send both in one --gres
     (upstream issue 466); the job still lands on the GPU partition with a GPU and its scratch."""
-    experiment = {
-        "modes": [{"motif": "0011", "fraction": 0.5}, {"motif": "0101", "fraction": 0.5}],
-        **{"n_train": 40, "length": 16, "iterations": 3, "batch_size": 8, "nz": 6, "critic_pretrain": 2},
-        "algorithms": {"gan": {}},
-    }
     target = "results/motifs/tiny/counts.tsv"
-    result, jobs = on_slurm(tmp_path / "run", {"motifs": {"tiny": experiment}}, target, env={"DLBIO_LSCRATCH_GB": "2"})
+    result, jobs = on_slurm(tmp_path / "run", load_config("motifs_tiny"), target, env={"DLBIO_LSCRATCH_GB": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
     job = jobs.set_index("rule").loc["motifs_train"]
     assert job["State"] == "COMPLETED" and job["Partition"] == "gpu"
