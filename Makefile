@@ -31,9 +31,9 @@ demo: $(BIN)/.installed
 # `make test-fast` runs the rest (unit tests, dry runs, lint) in under 3 minutes. Both print the 15 slowest tests.
 # Both spread the tests over pytest-xdist workers, a test file staying in one worker (its module fixtures run once;
 # each worker's torch and Snakemake runs take one thread). `make test-fast` runs one per core; `make test` one more,
-# as its workers' Snakemake runs leave their core idle while they start, import and poll (2 cores: 19.3 minutes with
-# 4 workers, 22.9 with 3), and one for the SLURM file, which it takes first and which mostly waits on the cluster
-# (tests/conftest.py orders the files).
+# as its workers' Snakemake runs leave their core idle while they start, import and poll (2 cores, the same tests:
+# 19.3 minutes with 4 workers, 22.9 with 3), and one for the SLURM file, which it takes first and which mostly waits
+# on the cluster (tests/conftest.py orders the files).
 # One tier alone: .venv/bin/pytest -m workflow
 test: $(BIN)/.installed
 	$(BIN)/pytest -n $$(($(CORES) + 2)) --dist loadfile --no-loadscope-reorder
