@@ -7,7 +7,8 @@ from dlbio.train.cell_baseline import fit_logistic, save_logistic
 
 log_to(snakemake.log[0])
 out, params, name = snakemake.output, snakemake.params, snakemake.wildcards.model
-data, cells, classes = replicate_split(*load_cell_graph(snakemake.input.graph, snakemake.input.cells), params.replicate)
+graph = load_cell_graph(snakemake.input.graph, snakemake.input.cells, pyg=False)
+data, cells, classes = replicate_split(*graph, params.replicate)
 x, y, train = data.x.numpy(), data.y.numpy(), data.train_mask.numpy()
 model = fit_logistic(x[train], y[train], seed=params.replicate["seed"], **params.baseline)
 proba = model.predict_proba(x)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dlbio.apply.cells import reference_markers
+from dlbio.apply.novelty import reference_markers
 from dlbio.data.cell_reference import load_reference
 from dlbio.data.cells import read_cell_table
 from dlbio.io import log_to

@@ -13,9 +13,9 @@ from dlbio.apply.cells import (
     label_cells,
     load_models,
     load_query,
-    reference_markers,
     with_query,
 )
+from dlbio.apply.novelty import reference_markers
 from dlbio.data.cell_reference import load_reference, save_reference
 from dlbio.errors import InputError
 from dlbio.evaluate.calibration import ProbabilityCalibration, temper

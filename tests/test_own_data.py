@@ -65,7 +65,7 @@ def lab_files(tmp_path, counts_h5ad):
 
 def test_without_a_config_the_demo_is_planned(tmp_path):
     names = planned_names(tmp_path / "project", None)
-    assert {("cells", "pbmc68k"), ("molecules", "chembl_cmet"), ("gan", "demo"), ("motifs", "single")} <= names
+    assert {("cells", "pbmc68k"), ("molecules", "chembl_cmet"), ("gan", "demo"), ("motifs", "two_modes_alternating")} <= names
 
 
 @pytest.mark.parametrize(
@@ -91,6 +91,11 @@ def test_paper_scale_config_plans_only_its_own_run(tmp_path):
         (tmp_path / "project" / f"{config['images']['lin']['folder']}_{split}").mkdir(parents=True)
     names = planned_names(tmp_path / "project", config)
     assert names == {("images", "lin"), ("gan", "starshaped_wgangp"), ("augment/images", "lin_starshaped")}
+
+
+def test_seeds_motif_config_plans_only_its_two_experiments(tmp_path):
+    config = yaml.safe_load((REPO / "config/motifs_seeds.yaml").read_text())
+    assert planned_names(tmp_path / "project", config) == {("motifs", "single"), ("motifs", "two_modes")}
 
 
 def rerun_config(counts_h5ad):

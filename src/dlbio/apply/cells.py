@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch_geometric.data import Data
 
 from dlbio.data.cells import UNLABELED, check_declared_input, link_new_cells, read_cells, read_labels
-from dlbio.apply.novelty import TypeDistance, calibrate, fit_markers, flag, marker_lack
+from dlbio.apply.novelty import TypeDistance, calibrate, flag, marker_lack
 from dlbio.errors import InputError
 from dlbio.evaluate.calibration import temper
 from dlbio.models.cell_gnn import NodeClassifier
@@ -79,23 +79,8 @@ def type_distance(graph, classes, reference):
     return TypeDistance(graph.x.numpy()[train], labels, reference["k"], reference["metric"])
 
 
-def reference_markers(source, reference, cells, n_markers, key):
-    """The marker part of the unassigned rule, fitted once per dataset: each class's markers
-    (:func:`dlbio.apply.novelty.fit_markers`) on the training cells of ``cells`` (the prepared per-cell table)
-    re-read from ``source`` (config key ``key``) and normalised as the reference was, and ``val_lack``: every
-    validation cell's marker lack against every class (validation cells in table order × classes)."""
-    adata = read_cells(source, key)[cells["cell"].to_numpy()]
-    x = sp.csr_matrix(normalised_features(adata, reference, str(reference["input"])))
-    index = {label: i for i, label in enumerate(reference["classes"])}
-    split, n_classes = cells["split"].to_numpy(), len(index)
-    train, val = x[split == "train"], x[split == "val"]
-    markers = fit_markers(train, cells["label"][split == "train"].map(index).to_numpy(), n_classes, n_markers)
-    lack = [marker_lack(val, np.full(val.shape[0], label), markers) for label in range(n_classes)]
-    return markers | {"val_lack": np.stack(lack, 1).astype(np.float32)}
-
-
 def novelty_rule(distance, markers, graph, classes, reference_proba, rate):
-    """One model's unassigned rule: ``distance`` (:func:`type_distance`), ``markers`` (:func:`reference_markers`) and
+    """One model's unassigned rule: ``distance`` (:func:`type_distance`), ``markers`` (:func:`dlbio.apply.novelty.reference_markers`) and
     thresholds calibrated on the validation cells' predictions ``reference_proba`` (rows: every reference node) for
     the false-unassigned ``rate`` (:func:`dlbio.apply.novelty.calibrate`). Returns a function (embedding, expression,
     measured genes, proba) → flags, distance ratios, marker lacks."""
@@ -164,7 +149,7 @@ def annotate(
 
     ``reference`` is the prepared dataset's reference (:func:`dlbio.data.cell_reference.load_reference`), ``graph``
     its graph ``Data`` (with masks), ``models`` name → ``(model, temperature)`` (:func:`load_models`), ``markers``
-    the reference's (:func:`reference_markers`); ``declared``,
+    the reference's (:func:`dlbio.apply.novelty.reference_markers`); ``declared``,
     ``min_shared_fraction``, ``surgery`` as in :func:`project_query`; ``unassigned_rate``: the validation cells'
     share the unassigned rule may flag (:func:`novelty_rule`). Adds ``obs['<model>_prediction']``,
     ``obs['<model>_confidence']``, the rule's ``_distance_ratio`` and ``_marker_lack``, and

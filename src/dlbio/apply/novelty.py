@@ -93,6 +93,24 @@ def marker_lack(x, predicted, markers, measured=None):
     return lack
 
 
+def reference_markers(source, reference, cells, n_markers, key):
+    """The marker part of the unassigned rule, fitted once per dataset: each class's markers
+    (:func:`fit_markers`) on the training cells of ``cells`` (the prepared per-cell table)
+    re-read from ``source`` (config key ``key``) and normalised as the reference was, and ``val_lack``: every
+    validation cell's marker lack against every class (validation cells in table order × classes)."""
+    from dlbio.data.cells import read_cells  # local: the rule's other functions need neither torch nor scanpy
+    from dlbio.train.cell_embedding import normalised_features
+
+    adata = read_cells(source, key)[cells["cell"].to_numpy()]
+    x = sp.csr_matrix(normalised_features(adata, reference, str(reference["input"])))
+    index = {label: i for i, label in enumerate(reference["classes"])}
+    split, n_classes = cells["split"].to_numpy(), len(index)
+    train, val = x[split == "train"], x[split == "val"]
+    markers = fit_markers(train, cells["label"][split == "train"].map(index).to_numpy(), n_classes, n_markers)
+    lack = [marker_lack(val, np.full(val.shape[0], label), markers) for label in range(n_classes)]
+    return markers | {"val_lack": np.stack(lack, 1).astype(np.float32)}
+
+
 def calibrate(scores, rate):
     """Thresholds of the validation cells' novelty ``scores`` (a list of arrays, larger = more novel: the negated
     confidence, the distance ratio, the marker lack) that together flag at most ``rate`` of them: all at the same

@@ -7,6 +7,7 @@ The embedding between scaling and the graph (PCA or an autoencoder) and the whol
 
 import logging
 import math
+from types import SimpleNamespace
 
 import harmonypy
 import numpy as np
@@ -545,7 +546,7 @@ def replicate_split(data, cells, classes, replicate):
     else:
         assignment[labelled] = stratified_split(labels[labelled], split["val"], split["test"], seed)
     for s in SPLITS:
-        data[f"{s}_mask"] = torch.from_numpy(assignment == s)
+        setattr(data, f"{s}_mask", torch.from_numpy(assignment == s))
     log.info("replicate %d: split drawn with seed %d", replicate["index"], seed)
     return data, cells.assign(split=assignment), classes
 
@@ -555,13 +556,17 @@ def read_cell_table(path):
     return pd.read_csv(path, sep="\t", dtype={"cell": str, "label": str, "batch": str}, keep_default_na=False)
 
 
-def load_cell_graph(graph_path, cells_path):
-    """Read a prepared graph back as a PyG ``Data``, the per-cell table and the class names.
+def load_cell_graph(graph_path, cells_path, pyg=True):
+    """Read a prepared graph back as a PyG ``Data`` (``pyg=False``: a namespace of the same tensors, for the jobs
+    that train no GNN: torch_geometric takes ~3 s to import), the per-cell table and the class names.
 
     Labels are read as written (``NA`` stays a label); a cell without one has the empty label ``UNLABELED``.
     """
-    from torch_geometric.data import Data  # local: preparing the graph needs no torch_geometric (~3 s to import)
-
     cells = read_cell_table(cells_path)
     labels = cells["label"].to_numpy()
-    return Data(**load_tensors(graph_path)), cells, np.unique(labels[labels != UNLABELED])
+    tensors = load_tensors(graph_path)
+    if pyg:
+        from torch_geometric.data import Data  # local, as the docstring says
+
+        return Data(**tensors), cells, np.unique(labels[labels != UNLABELED])
+    return SimpleNamespace(**tensors), cells, np.unique(labels[labels != UNLABELED])
