@@ -4,7 +4,8 @@ Run from the repository root after a workflow run (``make demo`` keeps its log i
 
     .venv/bin/python benchmarks/demo_jobs.py [LOG ...] [--top 20]
 
-With no LOG the newest ``.snakemake/log/*.snakemake.log`` is read. With two logs (say before and
+With no LOG the newest ``.snakemake/log/*.snakemake.log`` that ran jobs is read (``make demo``'s
+report step writes a newer log without jobs). With two logs (say before and
 after a change, or two machines) the table puts them side by side by job (rule + wildcards) with
 the ratio. Seconds are wall time from Snakemake's "rule ..." stamp to its "Finished job" stamp
 (1-second resolution), so jobs that share the cores count their waits too.
@@ -55,10 +56,13 @@ def main():
     parser.add_argument("logs", nargs="*", type=Path)
     parser.add_argument("--top", type=int, default=20, help="rows to print (slowest first)")
     args = parser.parse_args()
-    logs = args.logs or [max(Path(".snakemake/log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)]
+    newest_first = sorted(Path(".snakemake/log").glob("*.snakemake.log"), key=lambda p: -p.stat().st_mtime)
+    logs = args.logs or [next(p for p in newest_first if len(parse_log(p)[0]))]
     columns = {}
     for i, path in enumerate(logs):
         table, wall = parse_log(path)
+        if table.empty:
+            raise SystemExit(f"{path}: no finished jobs in this log (a report or dry run?)")
         print(f"log {i + 1}: {path}: {len(table)} jobs, wall {wall / 60:.1f} min, sum of job times {table['seconds'].sum() / 60:.1f} min, "
               f"longest {table['seconds'].max():.0f} s")
         columns[f"s_{i + 1}"] = table.assign(job=job_name(table)).groupby("job")["seconds"].sum()
