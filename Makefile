@@ -21,9 +21,10 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 venv: $(BIN)/.installed
 
+# The demo writes report.html at the end of the same Snakemake run (a second `snakemake --report` costs ~5 s more).
 demo: $(BIN)/.installed
-	$(BIN)/snakemake --cores $(CORES) --profile profiles/local --resources gpu=$(if $(filter 0,$(GPUS)),$(CORES),$(GPUS))
-	$(BIN)/snakemake --cores $(CORES) --report report.html
+	$(BIN)/snakemake --cores $(CORES) --profile profiles/local --resources gpu=$(if $(filter 0,$(GPUS)),$(CORES),$(GPUS)) \
+		--report report.html --report-after-run
 
 # Tests come in tiers, pytest markers registered in pyproject.toml: workflow (starts a real Snakemake run on a tiny
 # config), slurm (the workflow on a real single-node SLURM cluster: needs root and apt-get), gpu (needs CUDA), slow
