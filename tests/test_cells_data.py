@@ -352,3 +352,7 @@ def test_a_replicate_with_resplit_draws_its_own_split_and_keeps_held_out_donors(
     assert drawn["split"].eq("test").equals(cells["split"].eq("test"))  # the held-out donor stays out
     assert not drawn["split"].equals(cells["split"])  # validation drawn anew
     assert torch.equal(data.val_mask, torch.as_tensor(drawn["split"].eq("val").to_numpy()))
+    plain, again, _ = replicate_split(*load_cell_graph(tmp_path / "graph.pt", tmp_path / "cells.tsv", pyg=False),
+                                      {"index": 1, "seed": 1, "split": split})  # fmt: skip
+    assert again["split"].equals(drawn["split"])  # without torch_geometric: the same tensors and split
+    assert all(torch.equal(tensor, data[key]) for key, tensor in vars(plain).items())

@@ -65,7 +65,8 @@ def lab_files(tmp_path, counts_h5ad):
 
 def test_without_a_config_the_demo_is_planned(tmp_path):
     names = planned_names(tmp_path / "project", None)
-    assert {("cells", "pbmc68k"), ("molecules", "chembl_cmet"), ("gan", "demo"), ("motifs", "two_modes_alternating")} <= names
+    demo = {("cells", "pbmc68k"), ("molecules", "chembl_cmet"), ("gan", "demo"), ("motifs", "two_modes_alternating")}
+    assert demo <= names
 
 
 @pytest.mark.parametrize(

@@ -80,10 +80,11 @@ def type_distance(graph, classes, reference):
 
 
 def novelty_rule(distance, markers, graph, classes, reference_proba, rate):
-    """One model's unassigned rule: ``distance`` (:func:`type_distance`), ``markers`` (:func:`dlbio.apply.novelty.reference_markers`) and
-    thresholds calibrated on the validation cells' predictions ``reference_proba`` (rows: every reference node) for
-    the false-unassigned ``rate`` (:func:`dlbio.apply.novelty.calibrate`). Returns a function (embedding, expression,
-    measured genes, proba) → flags, distance ratios, marker lacks."""
+    """One model's unassigned rule: ``distance`` (:func:`type_distance`), ``markers``
+    (:func:`dlbio.apply.novelty.reference_markers`) and thresholds calibrated on the validation cells' predictions
+    ``reference_proba`` (rows: every reference node) for the false-unassigned ``rate``
+    (:func:`dlbio.apply.novelty.calibrate`). Returns a function (embedding, expression, measured genes, proba) → flags,
+    distance ratios, marker lacks."""
     classes = np.asarray(classes, dtype=object)
     val = graph.val_mask.numpy()
     val_proba = reference_proba[val]

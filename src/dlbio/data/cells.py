@@ -564,9 +564,10 @@ def load_cell_graph(graph_path, cells_path, pyg=True):
     """
     cells = read_cell_table(cells_path)
     labels = cells["label"].to_numpy()
-    tensors = load_tensors(graph_path)
     if pyg:
         from torch_geometric.data import Data  # local, as the docstring says
 
-        return Data(**tensors), cells, np.unique(labels[labels != UNLABELED])
-    return SimpleNamespace(**tensors), cells, np.unique(labels[labels != UNLABELED])
+        graph = Data(**load_tensors(graph_path))
+    else:
+        graph = SimpleNamespace(**load_tensors(graph_path))
+    return graph, cells, np.unique(labels[labels != UNLABELED])
