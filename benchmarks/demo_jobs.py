@@ -4,8 +4,8 @@ Run from the repository root after a workflow run (``make demo`` keeps its log i
 
     .venv/bin/python benchmarks/demo_jobs.py [LOG ...] [--top 20]
 
-With no LOG the newest ``.snakemake/log/*.snakemake.log`` that ran jobs is read (``make demo``'s
-report step writes a newer log without jobs). With two logs (say before and
+With no LOG the newest ``.snakemake/log/*.snakemake.log`` that ran jobs is read (``make report``
+writes a log without jobs). With two logs (say before and
 after a change, or two machines) the table puts them side by side by job (rule + wildcards) with
 the ratio. Seconds are wall time from Snakemake's "rule ..." stamp to its "Finished job" stamp
 (1-second resolution), so jobs that share the cores count their waits too.
@@ -57,7 +57,9 @@ def main():
     parser.add_argument("--top", type=int, default=20, help="rows to print (slowest first)")
     args = parser.parse_args()
     newest_first = sorted(Path(".snakemake/log").glob("*.snakemake.log"), key=lambda p: -p.stat().st_mtime)
-    logs = args.logs or [next(p for p in newest_first if len(parse_log(p)[0]))]
+    logs = args.logs or [p for p in newest_first if len(parse_log(p)[0])][:1]
+    if not logs:
+        raise SystemExit("no Snakemake log with finished jobs in .snakemake/log/: run from the workflow's directory")
     columns = {}
     for i, path in enumerate(logs):
         table, wall = parse_log(path)

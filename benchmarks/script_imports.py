@@ -45,8 +45,11 @@ def main():
     parser.add_argument("--scripts", default="*", help="glob over scripts/ (without .py)")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    scripts = sorted(Path("scripts").glob(f"{args.scripts}.py"))
+    if not scripts:
+        raise SystemExit(f"no scripts/{args.scripts}.py: run from the repository root, --scripts a glob without .py")
     rows = {}
-    for script in sorted(Path("scripts").glob(f"{args.scripts}.py")):
+    for script in scripts:
         runs = [import_seconds(script) for _ in range(args.repeats)]
         rows[script.stem] = pd.DataFrame(runs).min()
     table = pd.DataFrame(rows).T.fillna(0.0).sort_values("total", ascending=False)
